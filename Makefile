@@ -1,0 +1,32 @@
+# Everything the project needs is installed here, into .venv, from its own files.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install train test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: adversarial training on the offline quickstart data (< 3 min on 2 cores).
+train: $(STAMP)
+	$(PY) -m ladlit.train experiment=quickstart
+
+## The test suite (< 10 min on 2 cores); slow and GPU checks are excluded.
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## Real-data checks (need ../shared/data/cifar10-jpeg.tar.gz).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) experiments/bench_step.py
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache

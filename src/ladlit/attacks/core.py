@@ -1,0 +1,67 @@
+"""The projected-gradient ascent every L-inf attack and adversarial-training defense shares.
+
+Gradients come from `torch.autograd.grad` with respect to the input only, so an attack run
+inside `training_step` leaves the parameters' `.grad` untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Forward = Callable[[Tensor], Tensor]
+Objective = Callable[[Tensor], Tensor]  # logits -> scalar to maximise (summed over the batch)
+
+
+def project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+    """Project onto the L-inf ball of radius `eps` around `x`, intersected with [0, 1]."""
+    return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
+
+
+def uniform_start(x: Tensor, eps: float) -> Tensor:
+    """A uniformly random point of the eps-ball (Madry et al.'s random start)."""
+    return (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0.0, 1.0)
+
+
+def pgd_ascent(
+    forward: Forward,
+    x: Tensor,
+    x_start: Tensor,
+    objective: Objective,
+    eps: float,
+    alpha: float,
+    steps: int,
+    after_grad: Callable[[], None] | None = None,
+) -> Tensor:
+    """`steps` signed-gradient ascent steps of size `alpha` on `objective(forward(x_adv))`.
+
+    `after_grad` runs after each backward pass; the layer-wise defense reads the adjoints its
+    hooks captured there.
+    """
+    x_adv = x_start.detach()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(objective(forward(x_adv)), x_adv)
+        if after_grad is not None:
+            after_grad()
+        x_adv = project(x_adv.detach() + alpha * grad.sign(), x, eps)
+    return x_adv.detach()
+
+
+def cross_entropy_sum(y: Tensor) -> Objective:
+    """Summed cross-entropy: per-sample gradients do not depend on the batch size."""
+    return lambda logits: F.cross_entropy(logits, y, reduction="sum")
+
+
+def margin_sum(y: Tensor) -> Objective:
+    """Carlini-Wagner margin max_{j != y} z_j - z_y, summed (the CW-inf loss of Madry/TRADES evals)."""
+
+    def objective(logits: Tensor) -> Tensor:
+        true = logits.gather(1, y[:, None]).squeeze(1)
+        other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
+        return (other - true).sum()
+
+    return objective

@@ -1,0 +1,103 @@
+"""The defense interface: an object the LightningModule calls for each training batch's loss.
+
+A defense is not a Lightning callback because callbacks cannot change what `training_step`
+returns; the module owns the optimisation, the defense owns the loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ladlit.attacks.core import Forward, Objective, pgd_ascent
+from ladlit.checks import check_positive_int, check_unit_interval
+
+
+@dataclass
+class DefenseOutput:
+    """The training loss, the logits it was computed on (for training accuracy), and extra scalars to log."""
+
+    loss: Tensor
+    logits: Tensor
+    logs: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Defense(ABC):
+    """Computes the loss of one training batch."""
+
+    @abstractmethod
+    def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
+        """Loss to minimise on the batch (x, y), x in [0, 1]."""
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        """Called at the start of each training epoch (for schedules)."""
+
+    def diagnostics(self) -> dict[str, Tensor]:
+        """Scalars about the last training batch, logged every `trainer.log_every_n_steps`."""
+        return {}
+
+
+class Natural(Defense):
+    """Plain empirical risk minimisation: cross-entropy on clean inputs."""
+
+    def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
+        logits = model(x)
+        return DefenseOutput(F.cross_entropy(logits, y), logits)
+
+
+class InputAdversarial(Defense):
+    """A defense with an inner maximisation over the input and an outer loss on its result.
+
+    Splitting the two lets the layer-wise defense run the same steps with its hooks active:
+    `forward` is the (possibly perturbed) network for adversarial inputs, `after_grad` runs
+    after each inner backward pass.
+
+    Args:
+        eps, alpha, steps: L-inf budget, step size (None: eps/4) and number of inner PGD steps.
+        bn_mode: "train" or "eval": BatchNorm mode while the inner maximisation runs.
+    """
+
+    def __init__(self, eps: float, alpha: float | None, steps: int, bn_mode: str) -> None:
+        if bn_mode not in ("train", "eval"):
+            raise ValueError(f"defense.bn_mode must be 'train' or 'eval', got {bn_mode!r}")
+        self.eps = check_unit_interval("defense.eps", eps)
+        self.alpha = check_unit_interval("defense.alpha", eps / 4 if alpha is None else alpha)
+        self.steps = check_positive_int("defense.steps", steps)
+        self.bn_mode = bn_mode
+
+    def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
+        x_adv = self.inner_max(model, x, y, forward=model)
+        return self.outer_loss(model, x, x_adv, y, forward=model)
+
+    def inner_max(self, model: nn.Module, x: Tensor, y: Tensor, forward: Forward, after_grad: Callable[[], None] | None = None) -> Tensor:
+        """Adversarial inputs: PGD on `objective` from `start`, BatchNorm in `bn_mode`."""
+        with self.attack_mode(model):
+            objective, start = self.objective(model, x, y), self.start(x)
+            return pgd_ascent(forward, x, start, objective, self.eps, self.alpha, self.steps, after_grad)
+
+    @abstractmethod
+    def objective(self, model: nn.Module, x: Tensor, y: Tensor) -> Objective:
+        """What the inner maximisation ascends (summed over the batch)."""
+
+    @abstractmethod
+    def start(self, x: Tensor) -> Tensor:
+        """Starting point of the inner maximisation."""
+
+    @abstractmethod
+    def outer_loss(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, forward: Forward) -> DefenseOutput:
+        """The loss the weights minimise; adversarial logits come from `forward`."""
+
+    @contextlib.contextmanager
+    def attack_mode(self, model: nn.Module) -> Iterator[None]:
+        """BatchNorm in `bn_mode` during the inner maximisation, the previous mode restored after."""
+        was_training = model.training
+        model.train(self.bn_mode == "train")
+        try:
+            yield
+        finally:
+            model.train(was_training)

@@ -1,0 +1,113 @@
+"""Hook mechanics of the layer-wise defense, kept apart from its algorithm.
+
+For each residual block, a forward-pre hook adds p_in to the block's input and a forward hook
+adds p_out to its output; both register tensor hooks that capture the adjoints
+a_in = dL/d(input), a_out = dL/d(output) when a backward pass (or `torch.autograd.grad`)
+reaches them. Adding a constant does not change a gradient, so the adjoint of the perturbed
+tensor is the adjoint of the state itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+
+@dataclass
+class BlockState:
+    """What the hooks saw at one block in the last forward/backward pass, and what they inject."""
+
+    z_in: Tensor | None = None  # hidden state at the block input (detached)
+    z_out: Tensor | None = None  # hidden state at the block output (detached)
+    a_in: Tensor | None = None  # adjoint dL/dz_in
+    a_out: Tensor | None = None  # adjoint dL/dz_out
+    p_in: Tensor | None = None  # perturbation added to the input
+    p_out: Tensor | None = None  # perturbation added to the output
+
+    @property
+    def transition(self) -> bool:
+        """True for a block that changes the state's shape (stride-2 / projection blocks)."""
+        return self.z_in is not None and self.z_out is not None and self.z_in.shape != self.z_out.shape
+
+
+class AdjointInjector:
+    """Installs capture/injection hooks on `blocks`; `capture` and `inject` switch them per pass."""
+
+    def __init__(self, blocks: list[nn.Module]) -> None:
+        self.blocks = blocks
+        self.states = [BlockState() for _ in blocks]
+        self.capture = False
+        self.inject = False
+        self._handles: list[RemovableHandle] = []
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["AdjointInjector"]:
+        """Hooks on for the duration of the block; removed afterwards, also when it raises."""
+        self.states = [BlockState() for _ in self.blocks]
+        for i, block in enumerate(self.blocks):
+            self._handles.append(block.register_forward_pre_hook(self._pre_hook(i)))
+            self._handles.append(block.register_forward_hook(self._post_hook(i)))
+        try:
+            yield self
+        finally:
+            for handle in self._handles:
+                handle.remove()
+            self._handles.clear()
+            self.capture = self.inject = False
+
+    def forward(self, model: nn.Module, capture: bool, inject: bool):
+        """`model` as a function whose calls run with the given hook switches."""
+
+        def run(x: Tensor) -> Tensor:
+            with self.switched(capture, inject):
+                return model(x)
+
+        return run
+
+    @contextlib.contextmanager
+    def switched(self, capture: bool, inject: bool) -> Iterator[None]:
+        previous = self.capture, self.inject
+        self.capture, self.inject = capture, inject
+        try:
+            yield
+        finally:
+            self.capture, self.inject = previous
+
+    def _pre_hook(self, i: int):
+        state = self.states_ref(i)
+
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+            x = args[0]
+            st = state()
+            if self.inject and st.p_in is not None:
+                x = x + st.p_in
+            if self.capture:
+                st.z_in = x.detach()
+                if x.requires_grad:
+                    x.register_hook(lambda grad: setattr(st, "a_in", grad))
+            return (x, *args[1:])
+
+        return hook
+
+    def _post_hook(self, i: int):
+        state = self.states_ref(i)
+
+        def hook(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> Tensor:
+            st = state()
+            if self.inject and st.p_out is not None:
+                out = out + st.p_out
+            if self.capture:
+                st.z_out = out.detach()
+                if out.requires_grad:
+                    out.register_hook(lambda grad: setattr(st, "a_out", grad))
+            return out
+
+        return hook
+
+    def states_ref(self, i: int):
+        """Late-bound access to block i's state (states are renewed at each installation)."""
+        return lambda: self.states[i]

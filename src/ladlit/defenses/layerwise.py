@@ -1,0 +1,179 @@
+"""Layer-wise adversarial defense, LAD (Lie-Trotter) and LAD-SM (Strang-Marchuk), on top of
+PGD-AT or TRADES. ../docs/method.md maps the method (Yang et al., "Layer-wise Adversarial
+Defense: An ODE Perspective") to this file line by line.
+
+Per training batch (spec section 5):
+  1. the base defense's inner maximisation runs with hooks capturing the adjoints a_j and,
+     if `inject_during_attack`, adding the current p_j;
+  2. after each inner backward pass, p_j <- c * eta_j * N(a_j) (scheme: which a, which c);
+  3. the base's outer loss runs on the adversarial input with every p_j injected.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ladlit.checks import check_non_negative
+from ladlit.defenses.base import Defense, DefenseOutput, InputAdversarial
+from ladlit.defenses.hooks import AdjointInjector, BlockState
+from ladlit.defenses.pgd import PGDTraining
+from ladlit.defenses.schemes import Scheme, get_scheme
+from ladlit.defenses.trades import TRADES
+from ladlit.models.base import find_residual_blocks
+
+NORMALIZERS = ("rms", "none", "l2", "sign")
+
+
+def normalize_adjoint(a: Tensor, z: Tensor, mode: str) -> Tensor:
+    """N(a), per sample: `rms` rescales a to the rms of the state z (so eta is a relative size),
+    `l2` to unit l2 norm, `sign` is sign(a) * rms(z), `none` is a itself."""
+    if mode == "none":
+        return a
+    dims = tuple(range(1, a.dim()))
+    rms_z = z.pow(2).mean(dims, keepdim=True).sqrt()
+    if mode == "sign":
+        return a.sign() * rms_z
+    if mode == "l2":
+        return a / a.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * len(dims))
+    return a * (rms_z / a.pow(2).mean(dims, keepdim=True).sqrt().clamp_min(1e-30))
+
+
+def make_base(name: str, eps: float, alpha: float | None, steps: int, beta: float, bn_mode: str | None) -> InputAdversarial:
+    """The base defense `pgd` or `trades`, with its own BatchNorm default when `bn_mode` is None."""
+    mode = {"bn_mode": bn_mode} if bn_mode else {}
+    if name == "pgd":
+        return PGDTraining(eps=eps, alpha=alpha, steps=steps, **mode)
+    if name == "trades":
+        return TRADES(beta=beta, eps=eps, alpha=alpha, steps=steps, **mode)
+    raise ValueError(f"defense.base must be 'pgd' or 'trades', got {name!r}")
+
+
+class LayerwiseDefense(Defense):
+    """LAD / LAD-SM: perturb every selected residual state along its own adjoint.
+
+    Args:
+        base: "pgd" | "trades" | an `InputAdversarial` instance.
+        scheme: "lie_trotter" (LAD) | "strang_marchuk" (LAD-SM).
+        eta: scalar, or one value per stage, or one per block (after `blocks` selection).
+        normalize: N in p = c * eta * N(a): "rms" (default), "none", "l2", "sign".
+        blocks: indices of the residual blocks to perturb (None: all).
+        block_types, block_name_pattern: how to find blocks in models without `residual_blocks()`.
+        inject_during_attack: the inner steps already run the perturbed dynamics.
+        detach: the injected p_j is a constant in the weight update (False: differentiate
+            through the adjoints, one extra double-backward pass per batch).
+        eta_warmup_epochs: eta grows linearly over this many epochs (0: constant).
+        eps, alpha, steps, beta, bn_mode: the base defense's parameters (beta: TRADES only).
+    """
+
+    def __init__(
+        self,
+        base: str | InputAdversarial = "pgd",
+        scheme: str | Scheme = "lie_trotter",
+        eta: float | list[float] = 0.02,
+        normalize: str = "rms",
+        blocks: list[int] | None = None,
+        block_types: list[str] | None = None,
+        block_name_pattern: str | None = None,
+        inject_during_attack: bool = True,
+        detach: bool = True,
+        eta_warmup_epochs: int = 0,
+        eps: float = 8 / 255,
+        alpha: float | None = None,
+        steps: int = 10,
+        beta: float = 6.0,
+        bn_mode: str | None = None,
+    ) -> None:
+        if normalize not in NORMALIZERS:
+            raise ValueError(f"defense.normalize must be one of {NORMALIZERS}, got {normalize!r}")
+        self.base = base if isinstance(base, InputAdversarial) else make_base(base, eps, alpha, steps, beta, bn_mode)
+        self.scheme = get_scheme(scheme)
+        etas = [eta] if isinstance(eta, (int, float)) else list(eta)
+        self.eta = [check_non_negative("defense.eta", float(e)) for e in etas]
+        self.normalize = normalize
+        self.block_indices = None if blocks is None else list(blocks)
+        self.block_types, self.block_name_pattern = block_types, block_name_pattern
+        self.inject_during_attack, self.detach = inject_during_attack, detach
+        self.eta_warmup_epochs = eta_warmup_epochs
+        self.epoch = 0
+        self.injector: AdjointInjector | None = None
+        self._model_id: int | None = None
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
+        injector = self._injector_for(model)
+        with injector.installed():
+            attack_forward = injector.forward(model, capture=True, inject=self.inject_during_attack)
+            x_adv = self.base.inner_max(model, x, y, forward=attack_forward, after_grad=self.update_perturbations)
+            if not self.detach:
+                self._differentiable_adjoints(model, x, x_adv, y)
+            return self.base.outer_loss(model, x, x_adv, y, forward=injector.forward(model, capture=False, inject=True))
+
+    def update_perturbations(self) -> None:
+        """p_j <- c * eta_j * N(a_j), with the adjoint the scheme assigns to point j."""
+        states = self.injector.states
+        for state, eta in zip(states, self.block_etas(states)):
+            for point, source in self.scheme.plan(state.transition).items():
+                a = state.a_in if source == "input" else state.a_out
+                z = state.z_in if point == "input" else state.z_out
+                p = None if a is None or eta == 0.0 else self.scheme.coefficient * eta * normalize_adjoint(a, z, self.normalize)
+                setattr(state, "p_in" if point == "input" else "p_out", p)
+
+    def block_etas(self, states: list[BlockState]) -> list[float]:
+        """eta for every hooked block: 0 for unselected blocks, warm-up factor applied."""
+        factor = min(1.0, (self.epoch + 1) / self.eta_warmup_epochs) if self.eta_warmup_epochs > 0 else 1.0
+        selected = self.block_indices if self.block_indices is not None else list(range(len(states)))
+        stages = _stage_ids(states)
+        if len(self.eta) == 1:
+            values = self.eta * len(selected)
+        elif len(self.eta) == max(stages) + 1:
+            values = [self.eta[stages[i]] for i in selected]
+        elif len(self.eta) == len(selected):
+            values = self.eta
+        else:
+            raise ValueError(
+                f"defense.eta has {len(self.eta)} values; give 1, one per stage ({max(stages) + 1}) or one per selected block ({len(selected)})"
+            )
+        etas = [0.0] * len(states)
+        for i, value in zip(selected, values):
+            etas[i] = factor * value
+        return etas
+
+    def diagnostics(self) -> dict[str, Tensor]:
+        """Per-block mean l2 norm (per sample) of the input adjoint and of what was injected."""
+        logs: dict[str, Tensor] = {}
+        for i, st in enumerate(self.injector.states if self.injector else []):
+            if st.a_in is not None:
+                logs[f"lad/adjoint_norm/block{i:02d}"] = st.a_in.detach().flatten(1).norm(dim=1).mean()
+            injected = [p.detach().flatten(1).norm(dim=1) for p in (st.p_in, st.p_out) if p is not None]
+            if injected:
+                logs[f"lad/perturbation_norm/block{i:02d}"] = torch.stack(injected).sum(0).mean()
+        return logs
+
+    def _injector_for(self, model: nn.Module) -> AdjointInjector:
+        if self.injector is None or self._model_id != id(model):
+            blocks = find_residual_blocks(model, self.block_types, self.block_name_pattern)
+            if self.block_indices is not None and any(not 0 <= i < len(blocks) for i in self.block_indices):
+                raise ValueError(f"defense.blocks {self.block_indices} out of range: the model has {len(blocks)} residual blocks")
+            self.injector, self._model_id = AdjointInjector(blocks), id(model)
+        return self.injector
+
+    def _differentiable_adjoints(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> None:
+        """Recompute the adjoints at x_adv with a graph to the weights (detach=False)."""
+        forward = self.injector.forward(model, capture=True, inject=self.inject_during_attack)
+        with self.base.attack_mode(model):
+            x_in = x_adv.clone().requires_grad_(True)
+            objective = self.base.objective(model, x, y)
+            torch.autograd.grad(objective(forward(x_in)), x_in, create_graph=True)
+        self.update_perturbations()
+
+
+def _stage_ids(states: list[BlockState]) -> list[int]:
+    """Stage of each block: a new stage starts at every transition block after the first block."""
+    stage, ids = 0, []
+    for i, st in enumerate(states):
+        stage += int(i > 0 and st.transition)
+        ids.append(stage)
+    return ids

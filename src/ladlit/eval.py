@@ -1,0 +1,60 @@
+"""`python -m ladlit.eval ckpt=<run dir or .ckpt> attack=[fgsm,pgd20,cw] n_examples=1000`
+
+Rebuilds the model from the run's saved config (or from `model=` for a plain state_dict),
+evaluates the test set clean and under each attack, writes metrics.json and metrics.md beside
+the checkpoint and prints a table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
+from ladlit.checks import validate_config
+from ladlit.cli import accuracy_table, console, markdown_table, report_errors, write_json
+from ladlit.errors import CheckpointError
+from ladlit.evaluation import evaluate
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate `cfg.ckpt` under `cfg.attack`; returns what is written to metrics.json."""
+    validate_config(cfg)
+    path = find_checkpoint(cfg.ckpt)
+    ckpt = load_checkpoint(path)
+    run_config = (ckpt.get("hyper_parameters") or {}).get("run_config") or {}
+    model_cfg, dataset_cfg = cfg.get("model") or run_config.get("model"), cfg.get("dataset") or run_config.get("dataset")
+    if model_cfg is None or dataset_cfg is None:
+        raise CheckpointError(f"{path} carries no ladlit run config: name the architecture and data, e.g. model=preact_resnet18 dataset=cifar10")
+    if cfg.eps is None:
+        with open_dict(cfg):
+            cfg.eps = run_config.get("eps", 8 / 255)
+    net = instantiate(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg)
+    load_weights(net, net_state_dict(ckpt), source=str(path))
+    datamodule = instantiate(dataset_cfg, eval_batch_size=cfg.batch_size)
+    datamodule.setup("test")
+    attacks = {name: instantiate(node) for name, node in (cfg.get("attack") or {}).items()}
+    pl.seed_everything(cfg.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    accuracy, n = evaluate(net, datamodule.test_dataloader(), attacks, device, cfg.n_examples)
+    result = {"checkpoint": str(path), "n_examples": n, "accuracy": accuracy, "attacks": {k: repr(v) for k, v in attacks.items()}}
+    write_json(path.parent / "metrics.json", result)
+    (path.parent / "metrics.md").write_text(markdown_table(accuracy, n))
+    console.print(accuracy_table(accuracy, title=f"{path.name}: {n} test examples"))
+    console.print(f"wrote {path.parent / 'metrics.json'}")
+    return result
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@report_errors
+def main(cfg: DictConfig) -> None:
+    evaluate_checkpoint(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Accuracy of a model under a set of attacks, over a DataLoader, with a progress bar."""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import torch
+from rich.progress import Progress
+from torch import Tensor, nn
+
+from ladlit.attacks import Attack
+
+
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    attacks: Mapping[str, Attack],
+    device: torch.device,
+    n_examples: int | None = None,
+) -> tuple[dict[str, float], int]:
+    """Clean accuracy and accuracy under each attack on the first `n_examples` examples.
+
+    Returns ({"clean": acc, <attack>: acc, ...}, number of examples evaluated).
+    """
+    model.eval().to(device)
+    correct = {name: 0 for name in ("clean", *attacks)}
+    seen = 0
+    total = n_examples or len(getattr(batches, "dataset", [])) or None
+    with Progress(transient=True) as progress:
+        task = progress.add_task("evaluating", total=total)
+        for x, y in batches:
+            if n_examples is not None and seen >= n_examples:
+                break
+            keep = len(y) if n_examples is None else min(len(y), n_examples - seen)
+            x = x[:keep].to(device)
+            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x
+            y = y[:keep].to(device)
+            with torch.no_grad():
+                correct["clean"] += int((model(x).argmax(1) == y).sum())
+            for name, attack in attacks.items():
+                x_adv = attack(model, x, y)
+                with torch.no_grad():
+                    correct[name] += int((model(x_adv).argmax(1) == y).sum())
+            seen += keep
+            progress.advance(task, keep)
+    return {name: c / max(seen, 1) for name, c in correct.items()}, seen

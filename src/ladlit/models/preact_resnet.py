@@ -1,0 +1,52 @@
+"""PreActResNet-18 (He et al., "Identity Mappings in Deep Residual Networks", ECCV 2016),
+the standard backbone of PGD-AT / TRADES benchmarks on CIFAR (Rice et al. 2020)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ladlit.models.base import ResidualNet, classifier_head
+
+
+class PreActBlock(nn.Module):
+    """BN-ReLU-conv-BN-ReLU-conv with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.shortcut = None
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Conv2d(in_planes, planes, 1, stride, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + shortcut
+
+
+class PreActResNet(ResidualNet):
+    """Pre-activation ResNet; `num_blocks=(2, 2, 2, 2)` is PreActResNet-18."""
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        mean: Sequence[float] = (0.0, 0.0, 0.0),
+        std: Sequence[float] = (1.0, 1.0, 1.0),
+        num_blocks: Sequence[int] = (2, 2, 2, 2),
+        widths: Sequence[int] = (64, 128, 256, 512),
+    ) -> None:
+        blocks, in_planes = [], widths[0]
+        for stage, (n, planes) in enumerate(zip(num_blocks, widths)):
+            for i in range(n):
+                blocks.append(PreActBlock(in_planes, planes, stride=2 if stage > 0 and i == 0 else 1))
+                in_planes = planes
+        stem = nn.Conv2d(len(mean), widths[0], 3, 1, 1, bias=False)
+        super().__init__(mean, std, stem, blocks, classifier_head(in_planes, num_classes, preact=True))

@@ -1,0 +1,104 @@
+"""The LightningModule: a backbone trained with a pluggable defense, validated under attack."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torchmetrics import MeanMetric
+
+from ladlit.attacks import Attack
+from ladlit.defenses import Defense
+
+
+class AdversarialTraining(pl.LightningModule):
+    """Trains `net` on the loss `defense` computes; validates clean and under `val_attacks`.
+
+    Logged per epoch: `{stage}/acc_clean`, `{stage}/acc_<attack>` for each attack, and
+    `{stage}/robust_acc`, the lowest of the attack accuracies (the checkpoint monitor).
+
+    Args:
+        net: backbone taking [0, 1] images.
+        defense: computes the training loss of a batch.
+        optimizer: factory `params -> Optimizer` (Hydra `_partial_`).
+        scheduler: factory `(optimizer, max_epochs) -> LRScheduler`, or None.
+        val_attacks: evaluation attacks by name.
+        run_config: the resolved run config, stored in checkpoints so `ladlit.eval` can rebuild.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        defense: Defense,
+        optimizer: Callable[..., Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        val_attacks: Mapping[str, Attack] | None = None,
+        run_config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "defense", "optimizer", "scheduler", "val_attacks"])
+        self.net, self.defense = net, defense
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.val_attacks = dict(val_attacks or {})
+        self.train_acc = MeanMetric()
+        names = ["clean", *self.val_attacks]
+        self.eval_acc = nn.ModuleDict({stage: nn.ModuleDict({n: MeanMetric() for n in names}) for stage in ("val", "test")})
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def on_train_epoch_start(self) -> None:
+        self.defense.on_train_epoch_start(self.current_epoch)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        out = self.defense.training_loss(self.net, x, y)
+        self.train_acc.update((out.logits.argmax(1) == y).float())
+        self.log("train/loss", out.loss, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        logs = dict(out.logs)
+        if self.global_step % max(1, self.trainer.log_every_n_steps) == 0:
+            logs.update(self.defense.diagnostics())
+        for name, value in logs.items():
+            self.log(f"train/{name}", value)
+        return out.loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate_batch("val", batch)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._evaluate_batch("test", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_accuracies("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_accuracies("test")
+
+    def _evaluate_batch(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
+        x, y = batch
+        metrics = self.eval_acc[stage]
+        with torch.no_grad():
+            metrics["clean"].update((self.net(x).argmax(1) == y).float())
+        for name, attack in self.val_attacks.items():
+            x_adv = attack(self.net, x, y)
+            with torch.no_grad():
+                metrics[name].update((self.net(x_adv).argmax(1) == y).float())
+
+    def _log_accuracies(self, stage: str) -> None:
+        accs = {name: metric.compute() for name, metric in self.eval_acc[stage].items()}
+        for name, acc in accs.items():
+            self.log(f"{stage}/acc_{name}", acc, prog_bar=name == "clean" or len(accs) == 2)
+            self.eval_acc[stage][name].reset()
+        robust = [acc for name, acc in accs.items() if name != "clean"] or [accs["clean"]]
+        self.log(f"{stage}/robust_acc", torch.stack(robust).min())
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer, max_epochs=self.trainer.max_epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -1,0 +1,84 @@
+"""`python -m ladlit.train defense=lad_sm dataset=cifar10 model=preact_resnet18 ...`
+
+`train(cfg)` does the work and returns the final test metrics (what a sweep optimises);
+`main` is the Hydra wrapper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+
+from ladlit.checks import validate_config
+from ladlit.cli import accuracy_table, build_loggers, console, report_errors, write_json
+from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
+from ladlit.errors import CheckpointError
+from ladlit.module import AdversarialTraining
+
+
+def build_module(cfg: DictConfig) -> AdversarialTraining:
+    """The LightningModule described by `cfg` (model, defense, optimizer, scheduler, attacks)."""
+    return AdversarialTraining(
+        net=instantiate(cfg.model),
+        defense=instantiate(cfg.defense),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        val_attacks={name: instantiate(node) for name, node in (cfg.get("attack") or {}).items()},
+        run_config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, then test the best checkpoint (by robust validation accuracy); returns test metrics."""
+    validate_config(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    out_dir = Path(cfg.output_dir)
+    datamodule = instantiate(cfg.dataset)
+    module = build_module(cfg)
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints",
+        filename="best",
+        monitor="val/robust_acc",
+        mode="max",
+        save_last=True,
+        auto_insert_metric_name=False,
+    )
+    loggers = build_loggers(cfg.get("logger"), out_dir)
+    callbacks = [checkpoint, RichProgressBar()] + ([LearningRateMonitor()] if loggers else [])
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module))
+    best = "best" if checkpoint.best_model_path else None
+    results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+    metrics = {k: float(v) for k, v in results.items()}
+    write_json(out_dir / "metrics.json", {**metrics, "best_checkpoint": checkpoint.best_model_path})
+    console.print(accuracy_table({k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"))
+    console.print(f"run directory: {out_dir}")
+    return metrics
+
+
+def _resume_path(ckpt_path: Any, module: AdversarialTraining) -> str | None:
+    """Check a resume checkpoint before Lightning touches it: readable and matching the model."""
+    if ckpt_path is None:
+        return None
+    path = find_checkpoint(str(ckpt_path))
+    ckpt = load_checkpoint(path)
+    if "state_dict" not in ckpt or "epoch" not in ckpt:
+        raise CheckpointError(f"{path} is not a training checkpoint of ladlit (no state_dict/epoch); resume from <run dir>/checkpoints/last.ckpt")
+    load_weights(module.net, net_state_dict(ckpt), source=str(path))
+    return str(path)
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@report_errors
+def main(cfg: DictConfig) -> float:
+    return train(cfg).get("test/robust_acc", float("nan"))
+
+
+if __name__ == "__main__":
+    main()

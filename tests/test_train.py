@@ -1,0 +1,50 @@
+"""Training end to end on the offline quickstart data: it learns, it resists PGD, it resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ladlit.train import train
+
+from conftest import quickstart_config
+
+
+@pytest.fixture(scope="module")
+def quickstart_runs(tmp_path_factory):
+    """Natural and PGD-AT training with the same budget (8 epochs of the quickstart)."""
+    return {
+        defense: train(quickstart_config(tmp_path_factory.mktemp(defense), f"defense={defense}", "trainer.max_epochs=8"))
+        for defense in ("none", "pgd")
+    }
+
+
+def test_pgd_training_beats_natural_training_under_pgd(quickstart_runs):
+    natural, adversarial = quickstart_runs["none"], quickstart_runs["pgd"]
+    # measured (2026-11-24, 2 CPU cores): natural ~0.30, PGD-AT ~0.95 PGD-20 accuracy at eps=0.1
+    assert adversarial["test/acc_pgd20"] > natural["test/acc_pgd20"] + 0.3
+    assert adversarial["test/acc_clean"] > 0.85
+
+
+def test_run_writes_metrics_and_checkpoints(tmp_path):
+    train(quickstart_config(tmp_path, "trainer.max_epochs=1", "trainer.limit_train_batches=2", "defense.steps=1"))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"test/acc_clean", "test/acc_pgd20", "test/robust_acc"} <= set(metrics)
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file() and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert list((tmp_path / "csv").rglob("metrics.csv"))
+
+
+def test_resume_continues_at_the_right_epoch(tmp_path):
+    short = ["defense.steps=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
+    train(quickstart_config(tmp_path / "first", "trainer.max_epochs=2", *short))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["epoch"] == 1
+    train(quickstart_config(tmp_path / "resumed", "trainer.max_epochs=4", f"ckpt_path={last}", *short))
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 3
+    assert resumed["global_step"] == 4 * 3
+    epochs = (tmp_path / "resumed" / "csv").rglob("metrics.csv")
+    logged = {line.split(",")[0] for f in epochs for line in f.read_text().splitlines()[1:]}
+    assert logged  # the resumed run logged its own epochs
