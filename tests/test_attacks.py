@@ -75,3 +75,21 @@ def test_accuracy_non_increasing_in_eps(trained_digits_net):
     assert accs[0] == clean
     assert all(a >= b for a, b in zip(accs, accs[1:])), accs
     assert accs[-1] < clean - 0.3, accs  # a trained net, and the attack bites
+
+
+def test_autoattack_is_at_least_as_strong_as_pgd_fgsm_and_clean(trained_digits_net):
+    from ladlit.attacks import AutoAttack
+
+    net, x, y = trained_digits_net
+    x, y = x[:100], y[:100]
+
+    def accuracy(attack):
+        torch.manual_seed(0)
+        x_adv = x if attack is None else attack(net, x, y)
+        with torch.no_grad():
+            return (net(x_adv).argmax(1) == y).float().mean().item()
+
+    eps = 0.1
+    auto, pgd, fgsm, clean = (accuracy(a) for a in (AutoAttack(eps=eps), PGD(eps=eps, steps=20), FGSM(eps=eps), None))
+    assert auto <= pgd <= clean and auto <= fgsm <= clean, (auto, pgd, fgsm, clean)
+    assert auto < clean

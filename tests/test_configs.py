@@ -36,13 +36,24 @@ def test_eval_config_composes_with_several_attacks():
     assert list(cfg.attack) == ["fgsm", "pgd20", "cw"]
 
 
-@pytest.mark.parametrize("defense", ["none", "pgd", "trades", "lad", "lad_sm"])
+@pytest.mark.parametrize("defense", ["none", "pgd", "trades", "lad", "lad_sm", "lad_sm defense.base=trades"])
 def test_cli_fast_dev_run(defense, tmp_path):
     cmd = [
-        sys.executable, "-m", "ladlit.train", "experiment=quickstart", f"defense={defense}",
+        sys.executable, "-m", "ladlit.train", "experiment=quickstart", *f"defense={defense}".split(),
         "trainer.fast_dev_run=true", "defense.steps=2" if defense != "none" else "seed=1",
         f"hydra.run.dir={tmp_path}",
     ]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pgd20" in result.stdout + result.stderr
+
+
+def test_wandb_logger_goes_offline_without_a_key(tmp_path, monkeypatch):
+    from ladlit.cli import build_loggers
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    cfg = compose_config("train", ["logger=wandb", "dataset=digits"], output_dir=tmp_path)
+    csv, wandb = build_loggers(cfg.logger, tmp_path)
+    assert type(csv).__name__ == "CSVLogger" and type(wandb).__name__ == "WandbLogger"
+    assert wandb._offline

@@ -1,5 +1,5 @@
 """Layer-wise adversarial defense, LAD (Lie-Trotter) and LAD-SM (Strang-Marchuk), on top of
-PGD-AT or TRADES. ../docs/method.md maps the method (Yang et al., "Layer-wise Adversarial
+PGD-AT or TRADES. ../docs/method.md maps the method ("Layer-wise Adversarial
 Defense: An ODE Perspective") to this file line by line.
 
 Per training batch (spec section 5):

@@ -1,0 +1,80 @@
+"""Seconds per training step of PGD-AT, TRADES and their LAD / LAD-SM variants.
+
+All defenses are timed interleaved in one process (repeat r runs every defense once), so
+machine noise hits them alike; the figure is the median over repeats, after one warm-up step
+each. One step = inner maximisation + outer forward/backward + SGD update.
+
+    python experiments/bench_step.py --models resnet20 preact_resnet18 --batch-size 128 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import date
+
+import torch
+
+from ladlit.defenses import TRADES, LayerwiseDefense, PGDTraining
+from ladlit.models import CifarResNet, PreActResNet
+
+MODELS = {"resnet20": lambda: CifarResNet(depth=20), "preact_resnet18": lambda: PreActResNet()}
+
+
+def defenses(steps: int) -> dict[str, object]:
+    return {
+        "pgd": PGDTraining(steps=steps),
+        "lad": LayerwiseDefense(base="pgd", scheme="lie_trotter", steps=steps),
+        "lad_sm": LayerwiseDefense(base="pgd", scheme="strang_marchuk", steps=steps),
+        "trades": TRADES(steps=steps),
+        "trades+lad": LayerwiseDefense(base="trades", scheme="lie_trotter", steps=steps),
+        "trades+lad_sm": LayerwiseDefense(base="trades", scheme="strang_marchuk", steps=steps),
+    }
+
+
+def time_step(net, defense, optimizer, x, y) -> float:
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    defense.training_loss(net, x, y).loss.backward()
+    optimizer.step()
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--attack-steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"# bench_step {date.today()} | {name} | torch {torch.__version__} | batch {args.batch_size} | {args.attack_steps} attack steps | median of {args.repeats}\n")
+    print("| model | defense | s/step | ratio to base |")
+    print("|---|---|---:|---:|")
+    for model_name in args.models:
+        torch.manual_seed(0)
+        net = MODELS[model_name]().to(device).train()
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        x = torch.rand(args.batch_size, 3, 32, 32, device=device)
+        y = torch.randint(0, 10, (args.batch_size,), device=device)
+        named = defenses(args.attack_steps)
+        times: dict[str, list[float]] = {k: [] for k in named}
+        for k, d in named.items():  # warm-up
+            time_step(net, d, optimizer, x, y)
+        for _ in range(args.repeats):
+            for k, d in named.items():
+                times[k].append(time_step(net, d, optimizer, x, y))
+        median = {k: statistics.median(v) for k, v in times.items()}
+        for k, t in median.items():
+            base = "trades" if k.startswith("trades") else "pgd"
+            print(f"| {model_name} | {k} | {t:.3f} | {t / median[base]:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
