@@ -78,36 +78,24 @@ class AdjointInjector:
             self.capture, self.inject = previous
 
     def _pre_hook(self, i: int):
-        state = self.states_ref(i)
-
         def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-            x = args[0]
-            st = state()
-            if self.inject and st.p_in is not None:
-                x = x + st.p_in
-            if self.capture:
-                st.z_in = x.detach()
-                if x.requires_grad:
-                    x.register_hook(lambda grad: setattr(st, "a_in", grad))
-            return (x, *args[1:])
+            return (self._visit(self.states[i], args[0], "in"), *args[1:])
 
         return hook
 
     def _post_hook(self, i: int):
-        state = self.states_ref(i)
-
         def hook(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> Tensor:
-            st = state()
-            if self.inject and st.p_out is not None:
-                out = out + st.p_out
-            if self.capture:
-                st.z_out = out.detach()
-                if out.requires_grad:
-                    out.register_hook(lambda grad: setattr(st, "a_out", grad))
-            return out
+            return self._visit(self.states[i], out, "out")
 
         return hook
 
-    def states_ref(self, i: int):
-        """Late-bound access to block i's state (states are renewed at each installation)."""
-        return lambda: self.states[i]
+    def _visit(self, state: BlockState, x: Tensor, end: str) -> Tensor:
+        """Add p_<end> to the state x at one end of a block; record z_<end>, and a_<end> on backward."""
+        p = getattr(state, f"p_{end}")
+        if self.inject and p is not None:
+            x = x + p
+        if self.capture:
+            setattr(state, f"z_{end}", x.detach())
+            if x.requires_grad:
+                x.register_hook(lambda grad: setattr(state, f"a_{end}", grad))
+        return x

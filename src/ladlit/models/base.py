@@ -6,7 +6,7 @@ The flat `blocks` sequence, in forward order, is the named place the layer-wise 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -63,6 +63,19 @@ def find_residual_blocks(model: nn.Module, types: Sequence[str] | None = None, n
     if not blocks:
         raise ValueError(f"No residual blocks found in {type(model).__name__} (types={types}, name_pattern={name_pattern}).")
     return blocks
+
+
+def build_stages(make_block: Callable[[int, int, int], nn.Module], in_planes: int, widths: Sequence[int], blocks_per_stage: Sequence[int]) -> tuple[list[nn.Module], int]:
+    """Blocks of all stages in forward order; each stage after the first opens with stride 2.
+
+    `make_block(in_planes, planes, stride)` builds one block. Returns the blocks and the final width.
+    """
+    blocks = []
+    for stage, (planes, n) in enumerate(zip(widths, blocks_per_stage)):
+        for i in range(n):
+            blocks.append(make_block(in_planes, planes, 2 if stage > 0 and i == 0 else 1))
+            in_planes = planes
+    return blocks, in_planes
 
 
 def classifier_head(channels: int, num_classes: int, preact: bool) -> nn.Sequential:

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ladlit.models.base import ResidualNet, classifier_head
+from ladlit.models.base import ResidualNet, build_stages, classifier_head
 
 
 class BasicBlock(nn.Module):
@@ -47,10 +47,6 @@ class CifarResNet(ResidualNet):
         if (depth - 2) % 6:
             raise ValueError(f"model.depth must be 6n+2 (e.g. 20, 56), got {depth}")
         n = (depth - 2) // 6
-        blocks, in_planes = [], widths[0]
-        for stage, planes in enumerate(widths):
-            for i in range(n):
-                blocks.append(BasicBlock(in_planes, planes, 2 if stage > 0 and i == 0 else 1))
-                in_planes = planes
+        blocks, in_planes = build_stages(BasicBlock, widths[0], widths, [n] * len(widths))
         stem = nn.Sequential(nn.Conv2d(len(mean), widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
         super().__init__(mean, std, stem, blocks, classifier_head(in_planes, num_classes, preact=False))

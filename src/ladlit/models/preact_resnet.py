@@ -8,18 +8,22 @@ from typing import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ladlit.models.base import ResidualNet, classifier_head
+from ladlit.models.base import ResidualNet, build_stages, classifier_head
 
 
 class PreActBlock(nn.Module):
-    """BN-ReLU-conv-BN-ReLU-conv with an identity (or 1x1 projection) shortcut."""
+    """BN-ReLU-conv-BN-ReLU-(dropout)-conv with an identity (or 1x1 projection) shortcut.
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+    Also the block of WideResNet, which adds dropout between the convolutions.
+    """
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, dropout: float = 0.0) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_planes)
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.shortcut = None
         if stride != 1 or in_planes != planes:
             self.shortcut = nn.Conv2d(in_planes, planes, 1, stride, bias=False)
@@ -28,7 +32,7 @@ class PreActBlock(nn.Module):
         out = F.relu(self.bn1(x))
         shortcut = self.shortcut(out) if self.shortcut is not None else x
         out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv2(self.dropout(F.relu(self.bn2(out))))
         return out + shortcut
 
 
@@ -43,10 +47,6 @@ class PreActResNet(ResidualNet):
         num_blocks: Sequence[int] = (2, 2, 2, 2),
         widths: Sequence[int] = (64, 128, 256, 512),
     ) -> None:
-        blocks, in_planes = [], widths[0]
-        for stage, (n, planes) in enumerate(zip(num_blocks, widths)):
-            for i in range(n):
-                blocks.append(PreActBlock(in_planes, planes, stride=2 if stage > 0 and i == 0 else 1))
-                in_planes = planes
+        blocks, in_planes = build_stages(PreActBlock, widths[0], widths, num_blocks)
         stem = nn.Conv2d(len(mean), widths[0], 3, 1, 1, bias=False)
         super().__init__(mean, std, stem, blocks, classifier_head(in_planes, num_classes, preact=True))
