@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from ladlit.models import CifarResNet
 
@@ -34,7 +34,7 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def compose_config(name: str, overrides: list[str] | tuple[str, ...] = (), output_dir: Path | None = None) -> DictConfig:
-    """The real config from conf/ with overrides, resolved as a Hydra run would, minus `hydra`."""
+    """The real config from conf/ with overrides, as a Hydra run sees it (`${hydra:...}` resolvable), minus `hydra`."""
     from hydra.core.hydra_config import HydraConfig
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -45,7 +45,6 @@ def compose_config(name: str, overrides: list[str] | tuple[str, ...] = (), outpu
             cfg.output_dir = str(output_dir or REPO / "outputs" / "tests")
         cfg.data_dir = str(SHARED_DATA)
         del cfg.hydra
-    OmegaConf.resolve(cfg)
     return cfg
 
 

@@ -19,7 +19,10 @@ from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, n
 from ladlit.checks import validate_config
 from ladlit.cli import accuracy_table, console, markdown_table, report_errors, write_json
 from ladlit.errors import CheckpointError
-from ladlit.evaluation import evaluate
+from ladlit.attacks import PGD
+from ladlit.evaluation import evaluate, first_examples
+from ladlit.runs import describe_run
+from ladlit.sanity import format_report, sanity_report
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
@@ -41,12 +44,32 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     attacks = {name: instantiate(node) for name, node in (cfg.get("attack") or {}).items()}
     pl.seed_everything(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    accuracy, n = evaluate(net, datamodule.test_dataloader(), attacks, device, cfg.n_examples)
-    result = {"checkpoint": str(path), "n_examples": n, "accuracy": accuracy, "attacks": {k: repr(v) for k, v in attacks.items()}}
-    write_json(path.parent / "metrics.json", result)
-    (path.parent / "metrics.md").write_text(markdown_table(accuracy, n))
+    loader = datamodule.test_dataloader()
+    accuracy, n = evaluate(net, loader, attacks, device, cfg.n_examples)
     console.print(accuracy_table(accuracy, title=f"{path.name}: {n} test examples"))
-    console.print(f"wrote {path.parent / 'metrics.json'}")
+    result: dict[str, Any] = {
+        "checkpoint": str(path),
+        "run": describe_run(run_config) if run_config else {},
+        "n_examples": n,
+        "eps": cfg.eps,
+        "accuracy": accuracy,
+        "attacks": {k: repr(v) for k, v in attacks.items()},
+    }
+    report = markdown_table(accuracy, n)
+    if cfg.eps_sweep:
+        sweep_attacks = {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}
+        sweep, _ = evaluate(net, loader, sweep_attacks, device, cfg.n_examples)
+        result["eps_sweep"] = {float(e): acc for e, acc in sweep.items() if e != "clean"}
+        report += "\nPGD-20 accuracy vs eps: " + ", ".join(f"{e * 255:.0f}/255: {100 * a:.1f}%" for e, a in result["eps_sweep"].items()) + "\n"
+    if cfg.sanity_examples:
+        x, y = first_examples(loader, cfg.sanity_examples, device)
+        checks = sanity_report(net, x, y, eps=cfg.eps)
+        result["sanity"] = [vars(c) for c in checks]
+        report += f"\n## Gradient-masking checks ({len(y)} examples)\n\n" + format_report(checks)
+        console.print(format_report(checks), highlight=False, soft_wrap=True)
+    write_json(path.parent / "metrics.json", result)
+    (path.parent / "metrics.md").write_text(report)
+    console.print(f"wrote {path.parent / 'metrics.json'} and metrics.md")
     return result
 
 

@@ -44,3 +44,16 @@ def evaluate(
             seen += keep
             progress.advance(task, keep)
     return {name: c / max(seen, 1) for name, c in correct.items()}, seen
+
+
+def first_examples(batches: Iterable[tuple[Tensor, Tensor]], n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The first `n` examples of a loader as [0, 1] float images on `device`."""
+    xs, ys, seen = [], [], 0
+    for x, y in batches:
+        xs.append(x[: n - seen])
+        ys.append(y[: n - seen])
+        seen += len(ys[-1])
+        if seen >= n:
+            break
+    x = torch.cat(xs).to(device)
+    return (x.float().div_(255.0) if x.dtype == torch.uint8 else x), torch.cat(ys).to(device)

@@ -20,6 +20,7 @@ from ladlit.cli import accuracy_table, build_loggers, console, report_errors, wr
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.errors import CheckpointError
 from ladlit.module import AdversarialTraining
+from ladlit.runs import describe_run
 
 
 def build_module(cfg: DictConfig) -> AdversarialTraining:
@@ -56,7 +57,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     best = "best" if checkpoint.best_model_path else None
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
     metrics = {k: float(v) for k, v in results.items()}
-    write_json(out_dir / "metrics.json", {**metrics, "best_checkpoint": checkpoint.best_model_path})
+    write_json(out_dir / "metrics.json", {**metrics, "best_checkpoint": checkpoint.best_model_path, "run": describe_run(module.hparams.run_config)})
     console.print(accuracy_table({k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"))
     console.print(f"run directory: {out_dir}")
     return metrics

@@ -1,0 +1,107 @@
+"""A gradient-masking checklist that runs with every evaluation.
+
+Robust accuracy measured by gradient attacks can be inflated by gradient masking (Athalye et
+al. 2018). These checks follow Carlini et al., "On Evaluating Adversarial Robustness" (2019),
+and AutoAttack's own flags; each prints pass/fail with the figures behind it. A fail does not
+prove masking, but a claim should not be published past one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ladlit.attacks import FGSM, PGD, Attack
+
+
+@dataclass
+class Check:
+    """One item of the checklist."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class Square(Attack):
+    """Square Attack (Andriushchenko et al., ECCV 2020), a score-based black-box attack, via torchattacks."""
+
+    def __init__(self, eps: float = 8 / 255, n_queries: int = 1000, seed: int = 0) -> None:
+        super().__init__(eps)
+        self.n_queries, self.seed = n_queries, seed
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        import torchattacks
+
+        return torchattacks.Square(model, norm="Linf", eps=self.eps, n_queries=self.n_queries, seed=self.seed)(x, y)
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None, seed: int = 0) -> float:
+    """Accuracy on (x, y), under `attack` if given, with the attack's randomness seeded."""
+    torch.manual_seed(seed)
+    x_eval = x if attack is None else attack(model, x, y)
+    with torch.no_grad():
+        return (model(x_eval).argmax(1) == y).float().mean().item()
+
+
+def sanity_report(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    large_eps: float = 64 / 255,
+    large_eps_max_accuracy: float = 0.1,
+    square_queries: int = 1000,
+    long_steps: int = 100,
+    restarts: int = 5,
+    tolerance: float | None = None,
+) -> list[Check]:
+    """Run the checklist on (x, y): PGD-20 is compared with FGSM, with PGD-`long_steps` and with
+    `restarts` restarts, and with Square. `tolerance` (default: one example or 1 %, the larger)
+    absorbs the randomness of attacks with random starts."""
+    model.eval()
+    tol = tolerance if tolerance is not None else max(1.0 / len(y), 0.01)
+    acc: Callable[[Attack | None], float] = lambda attack: accuracy(model, x, y, attack)
+    clean = acc(None)
+    with torch.no_grad():
+        deterministic = torch.equal(model(x), model(x))
+    eps0 = acc(PGD(eps=0.0, steps=5))
+    sweep = {e: acc(PGD(eps=e, steps=20)) for e in (eps / 4, eps / 2, eps, 2 * eps)}
+    pgd20, fgsm = sweep[eps], acc(FGSM(eps=eps))
+    pgd_long, pgd_restarts = acc(PGD(eps=eps, steps=long_steps)), acc(PGD(eps=eps, steps=20, restarts=restarts))
+    large = acc(PGD(eps=large_eps, steps=20))
+    square = acc(Square(eps=eps, n_queries=square_queries))
+    curve = [clean, *sweep.values()]
+    white_box = min(pgd20, fgsm, pgd_long, pgd_restarts)
+    pct = lambda v: f"{100 * v:.1f}%"
+    return [
+        Check("eps=0 equals clean accuracy", abs(eps0 - clean) <= 1e-9, f"clean {pct(clean)}, PGD at eps=0 {pct(eps0)}"),
+        Check(
+            "accuracy non-increasing in eps",
+            all(b <= a + tol for a, b in zip(curve, curve[1:])),
+            "; ".join(f"eps={e * 255:.1f}/255: {pct(a)}" for e, a in [(0.0, clean), *sweep.items()]),
+        ),
+        Check("iterative no weaker than single-step", pgd20 <= fgsm + tol, f"PGD-20 {pct(pgd20)} vs FGSM {pct(fgsm)}"),
+        Check(
+            "more steps / restarts never raise accuracy",
+            pgd_long <= pgd20 + tol and pgd_restarts <= pgd20 + tol,
+            f"PGD-20 {pct(pgd20)}, PGD-{long_steps} {pct(pgd_long)}, PGD-20 x{restarts} restarts {pct(pgd_restarts)}",
+        ),
+        Check(
+            f"large eps ({large_eps * 255:.0f}/255) drives accuracy to ~0",
+            large <= large_eps_max_accuracy,
+            f"PGD-20 at {large_eps * 255:.0f}/255: {pct(large)} (must be <= {pct(large_eps_max_accuracy)})",
+        ),
+        Check("black-box no stronger than white-box", square >= white_box - tol, f"Square ({square_queries} queries) {pct(square)} vs best white-box {pct(white_box)}"),
+        Check("deterministic in eval mode", deterministic, "two forward passes " + ("agree" if deterministic else "differ")),
+    ]
+
+
+def format_report(checks: list[Check]) -> str:
+    """Markdown lines, one per check."""
+    lines = ["| check | result | figures |", "|---|---|---|"]
+    lines += [f"| {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |" for c in checks]
+    return "\n".join(lines) + "\n"
