@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from ladlit.train import train
@@ -48,3 +49,26 @@ def test_resume_continues_at_the_right_epoch(tmp_path):
     epochs = (tmp_path / "resumed" / "csv").rglob("metrics.csv")
     logged = {line.split(",")[0] for f in epochs for line in f.read_text().splitlines()[1:]}
     assert logged  # the resumed run logged its own epochs
+
+
+class _CrashMidEpoch(pl.Callback):
+    """Kills the run in the middle of `epoch`, as a pre-empted job would be."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == 1:
+            raise RuntimeError("pre-empted")
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    short = ["trainer.max_epochs=4", "defense.steps=2", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1"]
+    uninterrupted = train(quickstart_config(tmp_path / "a", *short))
+    with pytest.raises(RuntimeError, match="pre-empted"):
+        train(quickstart_config(tmp_path / "b", *short), extra_callbacks=[_CrashMidEpoch(epoch=2)])
+    resumed = train(quickstart_config(tmp_path / "b", *short))  # same run dir: resumes from last.ckpt
+    weights = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"] for d in (tmp_path / "a", tmp_path / "b")]
+    for key in weights[0]:
+        torch.testing.assert_close(weights[0][key], weights[1][key], rtol=1e-5, atol=1e-6)
+    assert resumed == uninterrupted

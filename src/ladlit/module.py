@@ -27,6 +27,9 @@ class AdversarialTraining(pl.LightningModule):
         scheduler: factory `(optimizer, max_epochs) -> LRScheduler`, or None.
         val_attacks: evaluation attacks by name.
         run_config: the resolved run config, stored in checkpoints so `ladlit.eval` can rebuild.
+        seed: reseed every RNG at each epoch start from (seed, epoch, rank), so a run resumed from
+            an epoch-end checkpoint draws the same shuffles, crops and random starts as an
+            uninterrupted one. None leaves the RNGs alone.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class AdversarialTraining(pl.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         val_attacks: Mapping[str, Attack] | None = None,
         run_config: dict | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "defense", "optimizer", "scheduler", "val_attacks"])
@@ -51,6 +55,8 @@ class AdversarialTraining(pl.LightningModule):
         return self.net(x)
 
     def on_train_epoch_start(self) -> None:
+        if self.hparams.seed is not None:
+            pl.seed_everything(self.hparams.seed + 1000 * self.current_epoch + self.global_rank, verbose=False)
         self.defense.on_train_epoch_start(self.current_epoch)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

@@ -32,41 +32,51 @@ def build_module(cfg: DictConfig) -> AdversarialTraining:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         val_attacks={name: instantiate(node) for name, node in (cfg.get("attack") or {}).items()},
         run_config=OmegaConf.to_container(cfg, resolve=True),
+        seed=cfg.seed,
     )
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit, then test the best checkpoint (by robust validation accuracy); returns test metrics."""
+def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, float]:
+    """Fit, then test the best checkpoint (by robust validation accuracy); returns test metrics.
+
+    A run whose output directory already holds checkpoints/last.ckpt (a rerun with the same
+    `hydra.run.dir`, a requeued SLURM job) resumes from it.
+    """
     validate_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.output_dir)
     datamodule = instantiate(cfg.dataset)
     module = build_module(cfg)
-    checkpoint = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints",
-        filename="best",
-        monitor="val/robust_acc",
-        mode="max",
-        save_last=True,
-        auto_insert_metric_name=False,
-    )
+    # Two callbacks: Lightning 2.6 refreshes a monitor callback's last.ckpt only when the best
+    # improves, and resuming needs the latest epoch.
+    best = ModelCheckpoint(out_dir / "checkpoints", "best", monitor="val/robust_acc", mode="max", enable_version_counter=False)
+    last = ModelCheckpoint(out_dir / "checkpoints", "last", monitor=None, save_top_k=1, enable_version_counter=False)
     loggers = build_loggers(cfg.get("logger"), out_dir)
-    callbacks = [checkpoint, RichProgressBar()] + ([LearningRateMonitor()] if loggers else [])
+    callbacks = [best, last, RichProgressBar(), *(extra_callbacks or [])] + ([LearningRateMonitor()] if loggers else [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module))
-    best = "best" if checkpoint.best_model_path else None
-    results = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+    trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module, out_dir))
+    results = trainer.test(module, datamodule=datamodule, ckpt_path=best.best_model_path or None, verbose=False)[0]
     metrics = {k: float(v) for k, v in results.items()}
-    write_json(out_dir / "metrics.json", {**metrics, "best_checkpoint": checkpoint.best_model_path, "run": describe_run(module.hparams.run_config)})
+    write_json(out_dir / "metrics.json", {**metrics, "best_checkpoint": best.best_model_path, "run": describe_run(module.hparams.run_config)})
     console.print(accuracy_table({k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"))
     console.print(f"run directory: {out_dir}")
     return metrics
 
 
-def _resume_path(ckpt_path: Any, module: AdversarialTraining) -> str | None:
-    """Check a resume checkpoint before Lightning touches it: readable and matching the model."""
-    if ckpt_path is None:
+def _resume_path(ckpt_path: Any, module: AdversarialTraining, out_dir: Path) -> str | None:
+    """The checkpoint to resume from, checked before Lightning touches it: readable, matching.
+
+    `ckpt_path=null` resumes from this run directory's last.ckpt when there is one;
+    `ckpt_path=last` insists on it.
+    """
+    own_last = out_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path is None and not own_last.is_file():
         return None
+    if ckpt_path in (None, "last"):
+        if not own_last.is_file():
+            raise CheckpointError(f"ckpt_path=last, but {own_last} does not exist: rerun with hydra.run.dir=<the run to resume> or ckpt_path=<a .ckpt>")
+        ckpt_path = own_last
+        console.print(f"resuming from {own_last}")
     path = find_checkpoint(str(ckpt_path))
     ckpt = load_checkpoint(path)
     if "state_dict" not in ckpt or "epoch" not in ckpt:
