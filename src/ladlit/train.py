@@ -12,7 +12,8 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 
 from ladlit.checks import validate_config
@@ -43,6 +44,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     `hydra.run.dir`, a requeued SLURM job) resumes from it.
     """
     validate_config(cfg)
+    _one_gpu_per_job(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.output_dir)
     datamodule = instantiate(cfg.dataset)
@@ -51,7 +53,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     # improves, and resuming needs the latest epoch.
     best = ModelCheckpoint(out_dir / "checkpoints", "best", monitor="val/robust_acc", mode="max", enable_version_counter=False)
     last = ModelCheckpoint(out_dir / "checkpoints", "last", monitor=None, save_top_k=1, enable_version_counter=False)
-    loggers = build_loggers(cfg.get("logger"), out_dir)
+    loggers = build_loggers(cfg.get("logger"), out_dir, describe_run(module.hparams.run_config))
     callbacks = [best, last, RichProgressBar(), *(extra_callbacks or [])] + ([LearningRateMonitor()] if loggers else [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module, out_dir))
@@ -61,6 +63,17 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     console.print(accuracy_table({k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"))
     console.print(f"run directory: {out_dir}")
     return metrics
+
+
+def _one_gpu_per_job(cfg: DictConfig) -> None:
+    """In a multirun on a machine with several GPUs, pin job k to GPU k mod count."""
+    from hydra.core.hydra_config import HydraConfig
+
+    count = torch.cuda.device_count()
+    if cfg.get("one_gpu_per_job") and count > 1 and HydraConfig.initialized() and HydraConfig.get().job.get("num") is not None:
+        if cfg.trainer.get("strategy", "auto") in ("auto", None) and cfg.trainer.get("devices") in (1, "1"):
+            with open_dict(cfg):
+                cfg.trainer.devices = [int(HydraConfig.get().job.num) % count]
 
 
 def _resume_path(ckpt_path: Any, module: AdversarialTraining, out_dir: Path) -> str | None:

@@ -1,0 +1,53 @@
+"""Data-parallel training through Lightning equals one process on the same global batch."""
+
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from ladlit.train import train
+
+from conftest import quickstart_config
+
+COMMON = [
+    "defense=none",  # deterministic: no random starts, so both runs do the same arithmetic
+    "dataset.crop_padding=0",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=1",
+    "trainer.accelerator=cpu",
+]
+
+
+class FreezeBatchNormStatistics(pl.Callback):
+    """Per-process batch statistics differ from global ones, and SyncBatchNorm needs GPUs; with
+    BatchNorm on its running statistics both runs compute the same function (affine weights
+    still train), so what is compared is DDP's gradient averaging and data split."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        for module in pl_module.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+
+
+@pytest.mark.timeout(600)
+def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
+    freeze = [FreezeBatchNormStatistics()]
+    train(quickstart_config(tmp_path / "single", *COMMON, "dataset.batch_size=64"), extra_callbacks=freeze)
+    ddp_overrides = ["dataset.batch_size=32", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn"]
+    train(quickstart_config(tmp_path / "ddp", *COMMON, *ddp_overrides), extra_callbacks=freeze)
+    single, ddp = (torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=False) for d in ("single", "ddp"))
+    assert single["global_step"] == ddp["global_step"] == 3
+    for key, value in single["state_dict"].items():
+        torch.testing.assert_close(ddp["state_dict"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+    assert not torch.equal(single["state_dict"]["net.stem.0.weight"], quickstart_config_initial_stem(tmp_path))
+
+
+def quickstart_config_initial_stem(tmp_path):
+    """The stem's weights before training, to show the runs moved them (the test is not vacuous)."""
+    from hydra.utils import instantiate
+
+    torch.manual_seed(0)
+    return instantiate(quickstart_config(tmp_path / "init", *COMMON).model).stem[0].weight.detach()
