@@ -45,7 +45,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     loader = datamodule.test_dataloader()
-    accuracy, n = evaluate(net, loader, attacks, device, cfg.n_examples)
+    seconds: dict[str, float] = {}
+    accuracy, n = evaluate(net, loader, attacks, device, cfg.n_examples, seconds)
     console.print(accuracy_table(accuracy, title=f"{path.name}: {n} test examples"))
     result: dict[str, Any] = {
         "checkpoint": str(path),
@@ -54,6 +55,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         "eps": cfg.eps,
         "accuracy": accuracy,
         "attacks": {k: repr(v) for k, v in attacks.items()},
+        "seconds": seconds,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
     }
     report = markdown_table(accuracy, n)
     if cfg.eps_sweep:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Iterable, Mapping
 
 import torch
@@ -17,12 +18,15 @@ def evaluate(
     attacks: Mapping[str, Attack],
     device: torch.device,
     n_examples: int | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> tuple[dict[str, float], int]:
     """Clean accuracy and accuracy under each attack on the first `n_examples` examples.
 
-    Returns ({"clean": acc, <attack>: acc, ...}, number of examples evaluated).
+    Returns ({"clean": acc, <attack>: acc, ...}, number of examples evaluated); if `seconds` is
+    given, each attack's wall time is added to it.
     """
     model.eval().to(device)
+    seconds = {} if seconds is None else seconds
     correct = {name: 0 for name in ("clean", *attacks)}
     seen = 0
     total = n_examples or len(getattr(batches, "dataset", [])) or None
@@ -38,7 +42,11 @@ def evaluate(
             with torch.no_grad():
                 correct["clean"] += int((model(x).argmax(1) == y).sum())
             for name, attack in attacks.items():
+                start = time.perf_counter()
                 x_adv = attack(model, x, y)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
                 with torch.no_grad():
                     correct[name] += int((model(x_adv).argmax(1) == y).sum())
             seen += keep

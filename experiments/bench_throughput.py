@@ -1,0 +1,111 @@
+"""Training throughput (images/s): our Lightning path vs a plain PyTorch loop of the same work.
+
+Both paths use the same DataModule (in-memory uint8 images, batched crop/flip on the batch's
+device), the same defense object and SGD; the plain loop is what one would write by hand. The
+two are interleaved (plain, Lightning, plain, ...) and the median over repeats is reported, so
+the ratio measures Lightning's overhead (target: <= 1.05).
+
+    python experiments/bench_throughput.py --models resnet20 --defenses none pgd trades lad lad_sm --steps 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import date
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from ladlit.data import ImageArrays, InMemoryDataModule
+from ladlit.defenses import TRADES, LayerwiseDefense, Natural, PGDTraining
+from ladlit.models import CifarResNet, PreActResNet, WideResNet
+from ladlit.module import AdversarialTraining
+
+MODELS = {"resnet20": lambda: CifarResNet(depth=20), "preact_resnet18": PreActResNet, "wrn34_10": lambda: WideResNet(depth=34, widen_factor=10)}
+DEFENSES = {
+    "none": Natural,
+    "pgd": lambda: PGDTraining(steps=10),
+    "trades": lambda: TRADES(steps=10),
+    "lad": lambda: LayerwiseDefense(base="pgd", scheme="lie_trotter", steps=10),
+    "lad_sm": lambda: LayerwiseDefense(base="pgd", scheme="strang_marchuk", steps=10),
+}
+
+
+class RandomImages(InMemoryDataModule):
+    """CIFAR-shaped random uint8 images: throughput does not depend on pixel values."""
+
+    def __init__(self, n: int, **kwargs) -> None:
+        super().__init__(num_classes=10, mean=[0.5] * 3, std=[0.25] * 3, **kwargs)
+        self.n = n
+
+    def load(self) -> ImageArrays:
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, (self.n, 32, 32, 3), dtype=np.uint8)
+        y = rng.integers(0, 10, self.n)
+        return ImageArrays(x, y, x[:256], y[:256])
+
+
+def plain_loop(model_name: str, defense_name: str, steps: int, batch_size: int, device: torch.device) -> float:
+    torch.manual_seed(0)
+    net, defense = MODELS[model_name]().to(device).train(), DEFENSES[defense_name]()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    dm = RandomImages(n=steps * batch_size, batch_size=batch_size)
+    dm.setup()
+    start = time.perf_counter()
+    for x, y in dm.train_dataloader():
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x = dm.augment(x.float().div_(255.0))
+        optimizer.zero_grad(set_to_none=True)
+        defense.training_loss(net, x, y).loss.backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def lightning_path(model_name: str, defense_name: str, steps: int, batch_size: int, device: torch.device) -> float:
+    torch.manual_seed(0)
+    optimizer = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
+    module = AdversarialTraining(MODELS[model_name](), DEFENSES[defense_name](), optimizer)
+    dm = RandomImages(n=steps * batch_size, batch_size=batch_size)
+    trainer = pl.Trainer(
+        accelerator=device.type, devices=1, max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, inference_mode=False, use_distributed_sampler=False,
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["resnet20"], choices=list(MODELS))
+    parser.add_argument("--defenses", nargs="+", default=list(DEFENSES), choices=list(DEFENSES))
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=8, help="training steps per timed run")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"# bench_throughput {date.today()} | {name} | torch {torch.__version__} | pytorch-lightning {pl.__version__} | batch {args.batch_size} | {args.steps} steps | median of {args.repeats}\n")
+    print("| model | defense | plain (img/s) | Lightning (img/s) | Lightning time / plain time |")
+    print("|---|---|---:|---:|---:|")
+    for model_name in args.models:
+        for defense_name in args.defenses:
+            plain_loop(model_name, defense_name, 1, args.batch_size, device)  # warm-up
+            times = {"plain": [], "lightning": []}
+            for _ in range(args.repeats):
+                times["plain"].append(plain_loop(model_name, defense_name, args.steps, args.batch_size, device))
+                times["lightning"].append(lightning_path(model_name, defense_name, args.steps, args.batch_size, device))
+            plain, light = (statistics.median(times[k]) for k in ("plain", "lightning"))
+            images = args.steps * args.batch_size
+            print(f"| {model_name} | {defense_name} | {images / plain:.1f} | {images / light:.1f} | {light / plain:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
