@@ -12,7 +12,7 @@ from torch import nn
 from ladlit.defenses import TRADES, LayerwiseDefense, PGDTraining
 from ladlit.defenses.hooks import AdjointInjector
 from ladlit.defenses.layerwise import normalize_adjoint
-from ladlit.models import find_residual_blocks
+from ladlit.models import CifarResNet, PreActResNet, WideResNet, find_residual_blocks
 
 from conftest import tiny_net
 
@@ -220,3 +220,23 @@ def test_detach_false_differentiates_through_the_adjoints(batch):
         grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
     assert torch.isfinite(grads[1]).all()
     assert not torch.allclose(grads[0], grads[1])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PreActResNet(num_blocks=(1, 1, 1, 1), widths=(8, 16, 32, 64)),
+        lambda: WideResNet(depth=10, widen_factor=1),
+        lambda: CifarResNet(depth=20, widths=(8, 16, 32)),
+    ],
+    ids=["preact_resnet", "wide_resnet", "cifar_resnet"],
+)
+@pytest.mark.parametrize("scheme", ["lie_trotter", "strang_marchuk"])
+def test_every_model_family_trains_with_both_schemes(make, scheme):
+    net = make().train()
+    x, y = torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    defense = LayerwiseDefense(base=PGDTraining(steps=2), scheme=scheme, eta=0.05)
+    defense.training_loss(net, x, y).loss.backward()
+    n_blocks = len(net.residual_blocks())
+    assert len([k for k in defense.diagnostics() if "perturbation" in k]) == n_blocks
+    assert _hook_count(net) == 0

@@ -11,8 +11,8 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from hydra.utils import instantiate
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 
@@ -53,15 +53,17 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     # improves, and resuming needs the latest epoch.
     best = ModelCheckpoint(out_dir / "checkpoints", "best", monitor="val/robust_acc", mode="max", enable_version_counter=False)
     last = ModelCheckpoint(out_dir / "checkpoints", "last", monitor=None, save_top_k=1, enable_version_counter=False)
-    loggers = build_loggers(cfg.get("logger"), out_dir, describe_run(module.hparams.run_config))
+    run = describe_run(module.hparams.run_config)
+    loggers = build_loggers(cfg.get("logger"), out_dir, run)
     callbacks = [best, last, RichProgressBar(), *(extra_callbacks or [])] + ([LearningRateMonitor()] if loggers else [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module, out_dir))
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best.best_model_path or None, verbose=False)[0]
     metrics = {k: float(v) for k, v in results.items()}
-    write_json(out_dir / "metrics.json", {**metrics, "best_checkpoint": best.best_model_path, "run": describe_run(module.hparams.run_config)})
-    console.print(accuracy_table({k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"))
-    console.print(f"run directory: {out_dir}")
+    if trainer.is_global_zero:
+        write_json(out_dir / "metrics.json", {**metrics, "best_checkpoint": best.best_model_path, "run": run})
+        console.print(accuracy_table({k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"))
+        console.print(f"run directory: {out_dir}")
     return metrics
 
 
