@@ -1,0 +1,171 @@
+"""The one DataModule shape every dataset shares: uint8 images held in memory, augmented per batch.
+
+Images stay uint8 (a CIFAR train set is 150 MB) until a batch reaches its device, where
+`on_after_batch_transfer` scales it to [0, 1] and, for training batches, applies the
+batched crop/flip. Normalisation is the model's first layer, so attacks see [0, 1] inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+from ladlit.data.augment import random_crop, random_hflip
+
+
+@dataclass
+class ImageArrays:
+    """A train/test split as uint8 NHWC images and int64 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    """Base class: subclasses implement `load()`; this class splits, batches and augments.
+
+    Args:
+        num_classes: number of labels.
+        mean, std: per-channel statistics, read by the model's `Normalize` layer.
+        batch_size: training batch size (per process).
+        eval_batch_size: batch size for validation/test (defaults to `batch_size`).
+        val_size: images held out from the training set for validation (model selection,
+            robust early stopping). 0 validates on the test set.
+        crop_padding: pixels of zero padding for the random crop (0 disables it).
+        hflip: random horizontal flips.
+        train_subset, test_subset: keep only the first N (shuffled with `seed`) images, for
+            quick studies.
+        seed: seed of the validation split, the subsets and the shuffling order.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_size: int = 0,
+        crop_padding: int = 4,
+        hflip: bool = True,
+        train_subset: int | None = None,
+        test_subset: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.val_size = val_size
+        self.crop_padding = crop_padding
+        self.hflip = hflip
+        self.train_subset, self.test_subset = train_subset, test_subset
+        self.num_workers = num_workers
+        self.seed = seed
+        self.train_set: TensorDataset | None = None
+
+    def load(self) -> ImageArrays:
+        """Return the dataset's arrays; raise `DataNotFoundError` with instructions if absent."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        arrays = self.load()
+        rng = np.random.default_rng(self.seed)
+        train_order = rng.permutation(len(arrays.y_train))
+        val_idx, train_idx = train_order[: self.val_size], train_order[self.val_size :]
+        if self.train_subset:
+            train_idx = train_idx[: self.train_subset]
+        test_idx = np.arange(len(arrays.y_test))
+        if self.test_subset:
+            test_idx = rng.permutation(test_idx)[: self.test_subset]
+        self.train_set = _tensors(arrays.x_train[np.sort(train_idx)], arrays.y_train[np.sort(train_idx)])
+        self.test_set = _tensors(arrays.x_test[np.sort(test_idx)], arrays.y_test[np.sort(test_idx)])
+        self.val_set = (
+            _tensors(arrays.x_train[np.sort(val_idx)], arrays.y_train[np.sort(val_idx)])
+            if self.val_size
+            else self.test_set
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+
+    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=ShardedOrder(len(dataset), self.seed, shuffle, rank, world),
+            # its own generator: making an iterator draws a base seed, and from the global RNG that
+            # draw would shift the epoch's random crops and starts depending on when it happens
+            generator=torch.Generator().manual_seed(self.seed),
+            drop_last=shuffle and len(dataset) > batch_size,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
+        x, y = batch
+        x = x.float().div_(255.0)
+        if self.trainer is not None and self.trainer.training:
+            x = self.augment(x)
+        return x, y
+
+    def augment(self, x: Tensor) -> Tensor:
+        """Training augmentation, batched on the batch's device."""
+        x = random_crop(x, self.crop_padding)
+        return random_hflip(x) if self.hflip else x
+
+
+class ShardedOrder(Sampler[int]):
+    """This process's share of one global order: positions rank, rank + world_size, ... of it.
+
+    The training order is a permutation fixed by (seed, epoch), drawn when iteration starts
+    (Lightning calls `set_epoch` before every epoch), so a resumed run sees the batches of an
+    uninterrupted one; and the k-th global batch of N processes with batch B is the k-th batch
+    of one process with batch N*B. Lightning's own distributed sampler is off
+    (`trainer.use_distributed_sampler=false`) because it reshuffles training data.
+    """
+
+    def __init__(self, n: int, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.rank, self.world_size, self.epoch = rank, world_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+        else:
+            order = torch.arange(self.n)
+        usable = self.n - self.n % self.world_size if self.shuffle else self.n
+        yield from order[self.rank : usable : self.world_size].tolist()
+
+    def __len__(self) -> int:
+        if self.shuffle:
+            return self.n // self.world_size
+        return len(range(self.rank, self.n, self.world_size))
+
+
+def _tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    return TensorDataset(x, torch.from_numpy(labels.astype(np.int64)))
