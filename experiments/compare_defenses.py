@@ -15,11 +15,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf, open_dict
-
-from ladlit.train import train
+from ladlit.train import compose_train_config, train
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_DEFAULTS = [
@@ -35,13 +31,7 @@ CPU_DEFAULTS = [
 
 
 def run(defense: str, overrides: list[str], out_root: Path) -> dict[str, float]:
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", [f"defense={defense}", *CPU_DEFAULTS, *overrides], return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.output_dir = str(out_root / defense)
-        del cfg.hydra
-    OmegaConf.resolve(cfg)
+    cfg = compose_train_config([f"defense={defense}", *CPU_DEFAULTS, *overrides], output_dir=out_root / defense)
     start = time.time()
     metrics = train(cfg)
     return {**metrics, "minutes": (time.time() - start) / 60}

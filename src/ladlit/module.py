@@ -11,7 +11,8 @@ from torch.optim import Optimizer
 from torchmetrics import MeanMetric
 
 from ladlit.attacks import Attack
-from ladlit.defenses import Defense
+from ladlit.defenses import Defense, LayerwiseDefense
+from ladlit.errors import ConfigError
 
 
 class AdversarialTraining(pl.LightningModule):
@@ -30,6 +31,10 @@ class AdversarialTraining(pl.LightningModule):
         seed: reseed every RNG at each epoch start from (seed, epoch, rank), so a run resumed from
             an epoch-end checkpoint draws the same shuffles, crops and random starts as an
             uninterrupted one. None leaves the RNGs alone.
+        channels_last: keep weights and batches in NHWC layout (what GPU tensor cores read fastest).
+        compile: `torch.compile` the backbone in place (`nn.Module.compile`), so every forward and
+            backward pass, the attack's included, runs the compiled graph; parameter names and
+            checkpoints stay those of the plain module.
     """
 
     def __init__(
@@ -41,6 +46,8 @@ class AdversarialTraining(pl.LightningModule):
         val_attacks: Mapping[str, Attack] | None = None,
         run_config: dict | None = None,
         seed: int | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "defense", "optimizer", "scheduler", "val_attacks"])
@@ -50,6 +57,14 @@ class AdversarialTraining(pl.LightningModule):
         self.train_acc = MeanMetric()
         names = ["clean", *self.val_attacks]
         self.eval_acc = nn.ModuleDict({stage: nn.ModuleDict({n: MeanMetric() for n in names}) for stage in ("val", "test")})
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        if compile:
+            if isinstance(defense, LayerwiseDefense):
+                # measured: a compiled backbone skips hooks added after compilation, so LAD would
+                # silently train as its base defense
+                raise ConfigError("speed.compile=true cannot be used with defense=lad/lad_sm: torch.compile skips the hooks that inject the hidden-state perturbations; set speed.compile=false")
+            self.net.compile()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -61,6 +76,7 @@ class AdversarialTraining(pl.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
+        x = x.contiguous(memory_format=self.memory_format)
         out = self.defense.training_loss(self.net, x, y)
         self.train_acc.update((out.logits.argmax(1) == y).float())
         self.log("train/loss", out.loss, prog_bar=True)
@@ -86,6 +102,7 @@ class AdversarialTraining(pl.LightningModule):
 
     def _evaluate_batch(self, stage: str, batch: tuple[Tensor, Tensor]) -> None:
         x, y = batch
+        x = x.contiguous(memory_format=self.memory_format)
         metrics = self.eval_acc[stage]
         with torch.no_grad():
             metrics["clean"].update((self.net(x).argmax(1) == y).float())

@@ -22,8 +22,13 @@ def project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
 
 
 def uniform_start(x: Tensor, eps: float) -> Tensor:
-    """A uniformly random point of the eps-ball (Madry et al.'s random start)."""
-    return (x + torch.empty_like(x).uniform_(-eps, eps)).clamp_(0.0, 1.0)
+    """A uniformly random point of the eps-ball (Madry et al.'s random start).
+
+    The noise is drawn in the default (NCHW) layout, so a seed gives the same start whatever
+    the memory format of `x` (channels_last draws would land on other pixels).
+    """
+    noise = torch.empty(x.shape, dtype=x.dtype, device=x.device).uniform_(-eps, eps)
+    return (x + noise).clamp_(0.0, 1.0)
 
 
 def pgd_ascent(

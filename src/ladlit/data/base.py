@@ -3,6 +3,9 @@
 Images stay uint8 (a CIFAR train set is 150 MB) until a batch reaches its device, where
 `on_after_batch_transfer` scales it to [0, 1] and, for training batches, applies the
 batched crop/flip. Normalisation is the model's first layer, so attacks see [0, 1] inputs.
+A batch is one gather from the arrays (no per-image reads, no collate), and with
+`device_resident=true` the arrays live on the accelerator, so no DataLoader worker or
+host-to-device copy stands between the GPU and its next batch.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ladlit.data.augment import random_crop, random_hflip
 
@@ -44,6 +47,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         train_subset, test_subset: keep only the first N (shuffled with `seed`) images, for
             quick studies.
         seed: seed of the validation split, the subsets and the shuffling order.
+        device_resident: hold the uint8 arrays on the trainer's device (GPU data path; CIFAR-10
+            takes 180 MB there). Off, they stay in host memory and batches are copied over.
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         test_subset: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        device_resident: bool = False,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -72,7 +78,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.train_subset, self.test_subset = train_subset, test_subset
         self.num_workers = num_workers
         self.seed = seed
-        self.train_set: TensorDataset | None = None
+        self.device_resident = device_resident
+        self.train_set: ArrayBatches | None = None
 
     def load(self) -> ImageArrays:
         """Return the dataset's arrays; raise `DataNotFoundError` with instructions if absent."""
@@ -97,6 +104,9 @@ class InMemoryDataModule(pl.LightningDataModule):
             if self.val_size
             else self.test_set
         )
+        if self.device_resident and self.trainer is not None:
+            device = self.trainer.strategy.root_device
+            self.train_set, self.val_set, self.test_set = (s.to(device) for s in (self.train_set, self.val_set, self.test_set))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)
@@ -107,19 +117,20 @@ class InMemoryDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
 
-    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ArrayBatches, batch_size: int, shuffle: bool) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        on_host = dataset.device.type == "cpu"
+        order = ShardedOrder(len(dataset), self.seed, shuffle, rank, world)
         return DataLoader(
             dataset,
-            batch_size=batch_size,
-            sampler=ShardedOrder(len(dataset), self.seed, shuffle, rank, world),
+            batch_size=None,  # the sampler yields whole batches of indices; the dataset gathers them
+            sampler=ShardedBatches(order, batch_size, drop_last=shuffle and len(dataset) > batch_size),
             # its own generator: making an iterator draws a base seed, and from the global RNG that
             # draw would shift the epoch's random crops and starts depending on when it happens
             generator=torch.Generator().manual_seed(self.seed),
-            drop_last=shuffle and len(dataset) > batch_size,
-            num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
+            num_workers=self.num_workers if on_host else 0,
+            pin_memory=on_host and torch.cuda.is_available(),
+            persistent_workers=on_host and self.num_workers > 0,
         )
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
@@ -133,6 +144,27 @@ class InMemoryDataModule(pl.LightningDataModule):
         """Training augmentation, batched on the batch's device."""
         x = random_crop(x, self.crop_padding)
         return random_hflip(x) if self.hflip else x
+
+
+class ArrayBatches(Dataset):
+    """Images (uint8 NCHW) and labels, indexed by a whole batch of indices at once."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.tensors = (images, labels)
+
+    @property
+    def device(self) -> torch.device:
+        return self.tensors[0].device
+
+    def to(self, device: torch.device) -> "ArrayBatches":
+        return ArrayBatches(*(t.to(device) for t in self.tensors))
+
+    def __len__(self) -> int:
+        return len(self.tensors[1])
+
+    def __getitem__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        index = torch.as_tensor(indices, device=self.device)
+        return self.tensors[0].index_select(0, index), self.tensors[1].index_select(0, index)
 
 
 class ShardedOrder(Sampler[int]):
@@ -166,6 +198,26 @@ class ShardedOrder(Sampler[int]):
         return len(range(self.rank, self.n, self.world_size))
 
 
-def _tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+class ShardedBatches(Sampler[list[int]]):
+    """Consecutive `batch_size`-chunks of a `ShardedOrder` (Lightning sets the epoch through us)."""
+
+    def __init__(self, order: ShardedOrder, batch_size: int, drop_last: bool) -> None:
+        self.order, self.batch_size, self.drop_last = order, batch_size, drop_last
+
+    def set_epoch(self, epoch: int) -> None:
+        self.order.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        indices = list(self.order)
+        stop = len(indices) - len(indices) % self.batch_size if self.drop_last else len(indices)
+        for start in range(0, stop, self.batch_size):
+            yield indices[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        n = len(self.order)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def _tensors(images: np.ndarray, labels: np.ndarray) -> ArrayBatches:
     x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-    return TensorDataset(x, torch.from_numpy(labels.astype(np.int64)))
+    return ArrayBatches(x, torch.from_numpy(labels.astype(np.int64)))

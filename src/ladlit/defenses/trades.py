@@ -31,7 +31,7 @@ class TRADES(InputAdversarial):
         return lambda logits: kl_to(clean_probs, logits, reduction="sum")
 
     def start(self, x: Tensor) -> Tensor:
-        return (x + 0.001 * torch.randn_like(x)).clamp_(0.0, 1.0)
+        return (x + 0.001 * torch.randn(x.shape, dtype=x.dtype, device=x.device)).clamp_(0.0, 1.0)
 
     def outer_loss(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, forward: Forward) -> DefenseOutput:
         clean_logits = model(x)

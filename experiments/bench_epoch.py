@@ -1,0 +1,80 @@
+"""Seconds per training epoch of real adversarial training, fp32 baseline vs speed presets.
+
+Runs the project's own training path (the Hydra config, DataModule, LightningModule and
+Trainer of `ladlit.train`) for `--epochs` epochs without validation and reports the last
+epoch's wall time (the first one pays for cuDNN autotuning and allocator warm-up).
+
+    python experiments/bench_epoch.py                                   # GPU: PreActResNet-18, CIFAR-10 jpeg, 50,000 images
+    python experiments/bench_epoch.py --presets default gpu_fast --defenses pgd lad lad_sm -- defense.steps=10
+    python experiments/bench_epoch.py --model resnet20 --train-subset 256 --presets cpu -- defense.steps=2   # CPU smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+
+from ladlit.train import build_module, compose_train_config
+
+
+class EpochTimer(pl.Callback):
+    """Wall time of each training epoch, synchronised with the GPU at both ends."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        _sync()
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        _sync()
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def epoch_seconds(preset: str, defense: str, model: str, train_subset: int | None, epochs: int, extra: list[str]) -> tuple[float, int]:
+    cfg = compose_train_config([
+        f"trainer={preset}", f"defense={defense}", f"model={model}", "dataset=cifar10_jpeg", "dataset.val_size=0",
+        f"dataset.train_subset={train_subset or 'null'}", f"trainer.max_epochs={epochs}", "logger=csv", *extra,
+    ])
+    pl.seed_everything(cfg.seed)
+    datamodule, module, timer = instantiate(cfg.dataset), build_module(cfg), EpochTimer()
+    trainer = instantiate(
+        cfg.trainer, callbacks=[timer], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    return timer.seconds[-1], len(datamodule.train_set)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["default", "gpu_fast"], help="trainer= configs to compare")
+    parser.add_argument("--defenses", nargs="+", default=["pgd", "lad", "lad_sm"])
+    parser.add_argument("--model", default="preact_resnet18")
+    parser.add_argument("--train-subset", type=int, default=None, help="images per epoch (default: all 50,000)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. defense.steps=10")
+    args = parser.parse_args()
+    where = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+    print(f"# bench_epoch {date.today()} | {where} | torch {torch.__version__} | {args.model} | overrides: {' '.join(args.overrides) or '-'}\n")
+    print("| defense | trainer preset | s/epoch (epoch %d) | images/s |" % args.epochs)
+    print("|---|---|---:|---:|")
+    for defense in args.defenses:
+        for preset in args.presets:
+            seconds, images = epoch_seconds(preset, defense, args.model, args.train_subset, args.epochs, args.overrides)
+            print(f"| {defense} | {preset} | {seconds:.1f} | {images / seconds:,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
