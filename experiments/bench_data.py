@@ -15,23 +15,12 @@ import statistics
 import time
 from datetime import date
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ladlit.data import ImageArrays, InMemoryDataModule
+from ladlit.data import InMemoryDataModule
 
-
-class RandomImages(InMemoryDataModule):
-    def __init__(self, n: int, **kwargs) -> None:
-        super().__init__(num_classes=10, mean=[0.5] * 3, std=[0.25] * 3, **kwargs)
-        self.n = n
-
-    def load(self) -> ImageArrays:
-        rng = np.random.default_rng(0)
-        x = rng.integers(0, 256, (self.n, 32, 32, 3), dtype=np.uint8)
-        y = rng.integers(0, 10, self.n)
-        return ImageArrays(x, y, x[:256], y[:256])
+from bench_throughput import RandomImages  # CIFAR-shaped random uint8 images
 
 
 def epoch_seconds(loader, dm: InMemoryDataModule, device: torch.device) -> float:

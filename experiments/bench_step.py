@@ -10,6 +10,7 @@ each. One step = inner maximisation + outer forward/backward + SGD update.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from datetime import date
@@ -19,12 +20,30 @@ import torch
 from ladlit.defenses import TRADES, LayerwiseDefense, PGDTraining
 from ladlit.models import CifarResNet, PreActResNet
 
+class FrozenParamsPGD(PGDTraining):
+    """PGD-AT with the parameters' requires_grad off during the inner steps (a speed-option study:
+    the attack's `autograd.grad` asks for the input gradient only, so is anything saved?)."""
+
+    @contextlib.contextmanager
+    def attack_mode(self, model):
+        params = [p for p in model.parameters() if p.requires_grad]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            with super().attack_mode(model):
+                yield
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+
+
 MODELS = {"resnet20": lambda: CifarResNet(depth=20), "preact_resnet18": lambda: PreActResNet()}
 
 
 def defenses(steps: int) -> dict[str, object]:
     return {
         "pgd": PGDTraining(steps=steps),
+        "pgd, params frozen in attack": FrozenParamsPGD(steps=steps),
         "lad": LayerwiseDefense(base="pgd", scheme="lie_trotter", steps=steps),
         "lad_sm": LayerwiseDefense(base="pgd", scheme="strang_marchuk", steps=steps),
         "trades": TRADES(steps=steps),

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import RichProgressBar
 from rich.console import Console
 from rich.table import Table
 
@@ -32,6 +33,15 @@ def report_errors(main: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(2)
 
     return wrapper
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's rich bar without the logger's version number (`v_num`), which says nothing here."""
+
+    def get_metrics(self, trainer: Any, module: Any) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 def build_loggers(cfg: DictConfig | None, save_dir: Path, run: Mapping[str, Any] | None = None) -> list[Any]:

@@ -14,10 +14,10 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from ladlit.checks import validate_config
-from ladlit.cli import accuracy_table, build_loggers, console, report_errors, write_json
+from ladlit.cli import ProgressBar, accuracy_table, build_loggers, console, report_errors, write_json
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.errors import CheckpointError
 from ladlit.module import AdversarialTraining
@@ -77,7 +77,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     last = ModelCheckpoint(out_dir / "checkpoints", "last", monitor=None, save_top_k=1, enable_version_counter=False)
     run = describe_run(module.hparams.run_config)
     loggers = build_loggers(cfg.get("logger"), out_dir, run)
-    callbacks = [best, last, RichProgressBar(), *(extra_callbacks or [])] + ([LearningRateMonitor()] if loggers else [])
+    callbacks = [best, last, ProgressBar(), *(extra_callbacks or [])] + ([LearningRateMonitor()] if loggers else [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir))
     trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module, out_dir))
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best.best_model_path or None, verbose=False)[0]
