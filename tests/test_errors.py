@@ -62,8 +62,9 @@ def test_mismatched_checkpoint_lists_the_keys():
 
 def test_cli_eval_of_missing_checkpoint(tmp_path):
     cmd = [sys.executable, "-m", "ladlit.eval", f"ckpt={tmp_path}/nope.ckpt"]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written where it was run (no Hydra eval.log)
 
 
 def test_missing_datasets_say_how_to_get_them(tmp_path):
