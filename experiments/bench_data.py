@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import date
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ladlit.data import InMemoryDataModule
 
-from bench_throughput import RandomImages  # CIFAR-shaped random uint8 images
+from benchlib import RandomImages, header, pick_device, sync
 
 
 def epoch_seconds(loader, dm: InMemoryDataModule, device: torch.device) -> float:
@@ -28,8 +27,7 @@ def epoch_seconds(loader, dm: InMemoryDataModule, device: torch.device) -> float
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         x = dm.augment(x.float().div_(255.0))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     return time.perf_counter() - start
 
 
@@ -39,7 +37,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device()
     dm = RandomImages(args.n, batch_size=args.batch_size)
     dm.setup()
     x, y = dm.train_set.tensors
@@ -54,8 +52,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, loader in loaders.items():
             times[name].append(epoch_seconds(loader, dm, device))
-    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# bench_data {date.today()} | {where} | torch {torch.__version__} | {args.n} images, batch {args.batch_size}, median of {args.repeats}\n")
+    print(header("bench_data", device, f"{args.n} images, batch {args.batch_size}, median of {args.repeats}"))
     print("| data path | s/epoch | images/s |")
     print("|---|---:|---:|")
     for name, ts in times.items():

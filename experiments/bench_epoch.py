@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import date
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 
-from ladlit.train import build_module, compose_train_config
+from ladlit.cli import compose_config
+from ladlit.train import build_module
+
+from benchlib import header, pick_device, sync
 
 
 class EpochTimer(pl.Callback):
@@ -29,21 +30,16 @@ class EpochTimer(pl.Callback):
         self.seconds: list[float] = []
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        _sync()
+        sync(pick_device())
         self.start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        _sync()
+        sync(pick_device())
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def epoch_seconds(preset: str, defense: str, model: str, train_subset: int | None, epochs: int, extra: list[str]) -> tuple[float, int]:
-    cfg = compose_train_config([
+    cfg = compose_config("train", [
         f"trainer={preset}", f"defense={defense}", f"model={model}", "dataset=cifar10_jpeg", "dataset.val_size=0",
         f"dataset.train_subset={train_subset or 'null'}", f"trainer.max_epochs={epochs}", "logger=csv", *extra,
     ])
@@ -66,8 +62,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. defense.steps=10")
     args = parser.parse_args()
-    where = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# bench_epoch {date.today()} | {where} | torch {torch.__version__} | {args.model} | overrides: {' '.join(args.overrides) or '-'}\n")
+    print(header("bench_epoch", pick_device(), args.model, f"overrides: {' '.join(args.overrides) or '-'}"))
     print("| defense | trainer preset | s/epoch (epoch %d) | images/s |" % args.epochs)
     print("|---|---|---:|---:|")
     for defense in args.defenses:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import date
 
 import torch
 from hydra.utils import instantiate
@@ -18,6 +17,8 @@ from omegaconf import OmegaConf
 from ladlit.attacks import FGSM, PGD, Attack, AutoAttack
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.evaluation import first_examples
+
+from benchlib import header, pick_device
 
 
 class APGDCE(Attack):
@@ -41,7 +42,7 @@ def main() -> None:
     run = OmegaConf.create(ckpt["hyper_parameters"]["run_config"])
     net = instantiate(run.model)
     load_weights(net, net_state_dict(ckpt), str(path))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device()
     net.eval().to(device)
     dm = instantiate(run.dataset, eval_batch_size=args.batch_size)
     dm.setup("test")
@@ -50,8 +51,7 @@ def main() -> None:
     attacks = {"fgsm": FGSM(eps), "pgd20 (ours)": PGD(eps, steps=20), "cw (ours, 20 steps)": PGD(eps, steps=20, loss="margin"), "apgd-ce (torchattacks, 100 its)": APGDCE(eps)}
     if args.autoattack:
         attacks["autoattack standard (torchattacks)"] = AutoAttack(eps)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# bench_eval {date.today()} | {name} | {path} | {len(y)} images | eps {eps * 255:.1f}/255\n")
+    print(header("bench_eval", device, str(path), f"{len(y)} images", f"eps {eps * 255:.1f}/255"))
     print("| attack | accuracy (%) | seconds |")
     print("|---|---:|---:|")
     with torch.no_grad():

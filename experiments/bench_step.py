@@ -13,12 +13,13 @@ import argparse
 import contextlib
 import statistics
 import time
-from datetime import date
 
 import torch
 
 from ladlit.defenses import TRADES, LayerwiseDefense, PGDTraining
 from ladlit.models import CifarResNet, PreActResNet
+
+from benchlib import header, pick_device, sync
 
 class FrozenParamsPGD(PGDTraining):
     """PGD-AT with the parameters' requires_grad off during the inner steps (a speed-option study:
@@ -53,14 +54,12 @@ def defenses(steps: int) -> dict[str, object]:
 
 
 def time_step(net, defense, optimizer, x, y) -> float:
-    if x.is_cuda:
-        torch.cuda.synchronize()
+    sync(x.device)
     start = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     defense.training_loss(net, x, y).loss.backward()
     optimizer.step()
-    if x.is_cuda:
-        torch.cuda.synchronize()
+    sync(x.device)
     return time.perf_counter() - start
 
 
@@ -71,9 +70,8 @@ def main() -> None:
     parser.add_argument("--attack-steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# bench_step {date.today()} | {name} | torch {torch.__version__} | batch {args.batch_size} | {args.attack_steps} attack steps | median of {args.repeats}\n")
+    device = pick_device()
+    print(header("bench_step", device, f"batch {args.batch_size}", f"{args.attack_steps} attack steps", f"median of {args.repeats}"))
     print("| model | defense | s/step | ratio to base |")
     print("|---|---|---:|---:|")
     for model_name in args.models:

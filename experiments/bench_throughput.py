@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import date
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from ladlit.data import ImageArrays, InMemoryDataModule
 from ladlit.defenses import TRADES, LayerwiseDefense, Natural, PGDTraining
 from ladlit.models import CifarResNet, PreActResNet, WideResNet
 from ladlit.module import AdversarialTraining
+
+from benchlib import RandomImages, header, pick_device, sync
 
 MODELS = {"resnet20": lambda: CifarResNet(depth=20), "preact_resnet18": PreActResNet, "wrn34_10": lambda: WideResNet(depth=34, widen_factor=10)}
 DEFENSES = {
@@ -32,20 +31,6 @@ DEFENSES = {
     "lad": lambda: LayerwiseDefense(base="pgd", scheme="lie_trotter", steps=10),
     "lad_sm": lambda: LayerwiseDefense(base="pgd", scheme="strang_marchuk", steps=10),
 }
-
-
-class RandomImages(InMemoryDataModule):
-    """CIFAR-shaped random uint8 images: throughput does not depend on pixel values."""
-
-    def __init__(self, n: int, **kwargs) -> None:
-        super().__init__(num_classes=10, mean=[0.5] * 3, std=[0.25] * 3, **kwargs)
-        self.n = n
-
-    def load(self) -> ImageArrays:
-        rng = np.random.default_rng(0)
-        x = rng.integers(0, 256, (self.n, 32, 32, 3), dtype=np.uint8)
-        y = rng.integers(0, 10, self.n)
-        return ImageArrays(x, y, x[:256], y[:256])
 
 
 def plain_loop(model_name: str, defense_name: str, steps: int, batch_size: int, device: torch.device) -> float:
@@ -61,8 +46,7 @@ def plain_loop(model_name: str, defense_name: str, steps: int, batch_size: int, 
         optimizer.zero_grad(set_to_none=True)
         defense.training_loss(net, x, y).loss.backward()
         optimizer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     return time.perf_counter() - start
 
 
@@ -77,8 +61,7 @@ def lightning_path(model_name: str, defense_name: str, steps: int, batch_size: i
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     return time.perf_counter() - start
 
 
@@ -90,9 +73,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="training steps per timed run")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# bench_throughput {date.today()} | {name} | torch {torch.__version__} | pytorch-lightning {pl.__version__} | batch {args.batch_size} | {args.steps} steps | median of {args.repeats}\n")
+    device = pick_device()
+    print(header("bench_throughput", device, f"pytorch-lightning {pl.__version__}", f"batch {args.batch_size}", f"{args.steps} steps", f"median of {args.repeats}"))
     print("| model | defense | plain (img/s) | Lightning (img/s) | Lightning time / plain time |")
     print("|---|---|---:|---:|---:|")
     for model_name in args.models:

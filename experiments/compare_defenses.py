@@ -15,7 +15,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ladlit.train import compose_train_config, train
+from ladlit.cli import compose_config
+from ladlit.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_DEFAULTS = [
@@ -31,7 +32,7 @@ CPU_DEFAULTS = [
 
 
 def run(defense: str, overrides: list[str], out_root: Path) -> dict[str, float]:
-    cfg = compose_train_config([f"defense={defense}", *CPU_DEFAULTS, *overrides], output_dir=out_root / defense)
+    cfg = compose_config("train", [f"defense={defense}", *CPU_DEFAULTS, *overrides], output_dir=out_root / defense)
     start = time.time()
     metrics = train(cfg)
     return {**metrics, "minutes": (time.time() - start) / 60}

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
+import ladlit.cli
 from ladlit.models import CifarResNet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,18 +34,8 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def compose_config(name: str, overrides: list[str] | tuple[str, ...] = (), output_dir: Path | None = None) -> DictConfig:
-    """The real config from conf/ with overrides, as a Hydra run sees it (`${hydra:...}` resolvable), minus `hydra`."""
-    from hydra.core.hydra_config import HydraConfig
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name=name, overrides=list(overrides), return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        if "output_dir" in cfg:
-            cfg.output_dir = str(output_dir or REPO / "outputs" / "tests")
-        cfg.data_dir = str(SHARED_DATA)
-        del cfg.hydra
-    return cfg
+    """The real config from conf/ with overrides, data from ../shared/data, runs writing to `output_dir`."""
+    return ladlit.cli.compose_config(name, [*overrides, f"data_dir={SHARED_DATA}"], output_dir or REPO / "outputs" / "tests")
 
 
 def quickstart_config(tmp_path: Path, *overrides: str) -> DictConfig:

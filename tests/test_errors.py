@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from ladlit.checks import validate_config
 from ladlit.checkpoints import load_checkpoint, load_weights

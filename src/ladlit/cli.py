@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from pytorch_lightning.callbacks import RichProgressBar
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +19,29 @@ from rich.table import Table
 from ladlit.errors import LadlitError
 
 console = Console(stderr=True)
+
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def compose_config(name: str, overrides: list[str], output_dir: str | Path | None = None) -> DictConfig:
+    """The config `python -m ladlit.<name> <overrides>` would run with, for scripts, notebooks and
+    tests; without its `hydra` node. A run config's `output_dir` defaults to the directory Hydra
+    would have made.
+
+    Interpolations stay lazy, as in a Hydra run (`ladlit.eval` fills `eps` from the checkpoint
+    after composing); `${hydra:...}` ones resolve against this compose until the next one."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(name, list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        if "output_dir" in cfg:
+            cfg.output_dir = str(output_dir or cfg.hydra.run.dir)
+        del cfg.hydra
+    return cfg
 
 
 def report_errors(main: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,27 +24,6 @@ from ladlit.module import AdversarialTraining
 from ladlit.runs import describe_run
 
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-def compose_train_config(overrides: list[str], output_dir: str | Path | None = None) -> DictConfig:
-    """The resolved run config `python -m ladlit.train <overrides>` would use, for scripts and notebooks.
-
-    `output_dir` defaults to the directory Hydra would have made; the config has no `hydra` node.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.output_dir = str(output_dir or cfg.hydra.run.dir)
-        del cfg.hydra
-    OmegaConf.resolve(cfg)
-    return cfg
-
-
 def build_module(cfg: DictConfig) -> AdversarialTraining:
     """The LightningModule described by `cfg` (model, defense, optimizer, scheduler, attacks)."""
     return AdversarialTraining(

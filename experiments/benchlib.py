@@ -1,0 +1,41 @@
+"""What the benchmark scripts share: the device, how it is named in a result header, GPU sync,
+and CIFAR-shaped random data (throughput does not depend on pixel values)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import torch
+
+from ladlit.data import ImageArrays, InMemoryDataModule
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def header(script: str, device: torch.device, *details: str) -> str:
+    """`# <script> <date> | <GPU name or CPU threads> | torch <version> | <details>`, for RESULTS.md."""
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    return " | ".join([f"# {script} {date.today()}", machine, f"torch {torch.__version__}", *details]) + "\n"
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so a wall-clock reading covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class RandomImages(InMemoryDataModule):
+    """`n` CIFAR-shaped random uint8 images with random labels."""
+
+    def __init__(self, n: int, **kwargs) -> None:
+        super().__init__(num_classes=10, mean=[0.5] * 3, std=[0.25] * 3, **kwargs)
+        self.n = n
+
+    def load(self) -> ImageArrays:
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, (self.n, 32, 32, 3), dtype=np.uint8)
+        y = rng.integers(0, 10, self.n)
+        return ImageArrays(x, y, x[:256], y[:256])
