@@ -30,11 +30,11 @@ class EpochTimer(pl.Callback):
         self.seconds: list[float] = []
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        sync(pick_device())
+        sync(module.device)
         self.start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        sync(pick_device())
+        sync(module.device)
         self.seconds.append(time.perf_counter() - self.start)
 
 

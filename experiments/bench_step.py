@@ -21,6 +21,7 @@ from ladlit.models import CifarResNet, PreActResNet
 
 from benchlib import header, pick_device, sync
 
+
 class FrozenParamsPGD(PGDTraining):
     """PGD-AT with the parameters' requires_grad off during the inner steps (a speed-option study:
     the attack's `autograd.grad` asks for the input gradient only, so is anything saved?)."""
