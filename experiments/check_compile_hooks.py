@@ -29,8 +29,8 @@ def main() -> None:
     x, y = torch.rand(32, 3, 32, 32, device=device), torch.randint(0, 10, (32,), device=device)
     defenses = {
         "pgd": PGDTraining(steps=3),
-        "lad": LayerwiseDefense(scheme="lie_trotter", steps=3, eta=0.05),
-        "lad_sm": LayerwiseDefense(scheme="strang_marchuk", steps=3, eta=0.05),
+        "lad": LayerwiseDefense(PGDTraining(steps=3), scheme="lie_trotter", eta=0.05),
+        "lad_sm": LayerwiseDefense(PGDTraining(steps=3), scheme="strang_marchuk", eta=0.05),
     }
     print(header("check_compile_hooks", device, "ResNet-20, batch 32, 3 attack steps, eta 0.05"))
     print("| defense | eager loss | compiled loss |")

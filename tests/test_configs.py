@@ -36,11 +36,11 @@ def test_eval_config_composes_with_several_attacks():
     assert list(cfg.attack) == ["fgsm", "pgd20", "cw"]
 
 
-@pytest.mark.parametrize("defense", ["none", "pgd", "trades", "lad", "lad_sm", "lad_sm defense.base=trades"])
+@pytest.mark.parametrize("defense", ["none", "pgd", "trades", "lad", "lad_sm", "lad_sm defense@defense.base=trades"])
 def test_cli_fast_dev_run(defense, tmp_path):
     cmd = [
         sys.executable, "-m", "ladlit.train", "experiment=quickstart", *f"defense={defense}".split(),
-        "trainer.fast_dev_run=true", "defense.steps=2" if defense != "none" else "seed=1",
+        "trainer.fast_dev_run=true", "train_attack_steps=2",
         f"hydra.run.dir={tmp_path}",
     ]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
@@ -84,3 +84,29 @@ def test_launcher_configs_compose(launcher):
         cfg = compose("train", [f"hydra/launcher={launcher}"], return_hydra_config=True)
     target = cfg.hydra.launcher._target_
     assert target.endswith("JoblibLauncher" if launcher == "parallel" else "SlurmLauncher")
+
+
+def test_base_defense_is_a_config_node_of_its_own():
+    from ladlit.defenses import TRADES, PGDTraining
+
+    lad = instantiate(compose_config("train", ["defense=lad_sm", "defense.base.steps=3"]).defense)
+    assert type(lad.base) is PGDTraining and lad.base.steps == 3 and lad.base.bn_mode == "train"
+    for overrides in (["defense=lad_trades"], ["defense=lad", "defense@defense.base=trades"]):
+        lad = instantiate(compose_config("train", [*overrides, "defense.base.beta=2.0"]).defense)
+        assert type(lad.base) is TRADES and lad.base.beta == 2.0 and lad.base.bn_mode == "eval"
+    assert instantiate(compose_config("train", ["defense=pgd", "train_attack_steps=4"]).defense).steps == 4
+    assert instantiate(compose_config("train", ["defense=lad", "train_attack_steps=4"]).defense).base.steps == 4
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["defense=lad_sm", "defense.base=trades"], "defense@defense.base=trades"),
+        (["defense=lad", "defense.steps=3"], "defense.base.steps=3"),
+    ],
+)
+def test_old_base_spellings_name_the_new_one(overrides, message, tmp_path):
+    cmd = [sys.executable, "-m", "ladlit.train", *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -16,7 +16,7 @@ def test_eval_and_report_on_two_tiny_runs(tmp_path, capsys):
     for defense in ("none", "lad_sm"):
         run_dir = runs / defense
         short = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "dataset.test_subset=64"]
-        train(quickstart_config(run_dir, f"defense={defense}", *([] if defense == "none" else ["defense.steps=2"]), *short))
+        train(quickstart_config(run_dir, f"defense={defense}", "train_attack_steps=2", *short))
         sanity = 16 if defense == "none" else 0  # the checklist is tested in test_sanity; once here is enough
         cfg = compose_config("eval", [f"ckpt={run_dir}", "attack=[fgsm,pgd20]", "n_examples=48", f"sanity_examples={sanity}", "eps_sweep=[0.0,0.1,0.2]"])
         result = evaluate_checkpoint(cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -16,7 +17,7 @@ from pytorch_lightning.callbacks import RichProgressBar
 from rich.console import Console
 from rich.table import Table
 
-from ladlit.errors import LadlitError
+from ladlit.errors import ConfigError, LadlitError
 
 console = Console(stderr=True)
 
@@ -42,6 +43,21 @@ def compose_config(name: str, overrides: list[str], output_dir: str | Path | Non
             cfg.output_dir = str(output_dir or cfg.hydra.run.dir)
         del cfg.hydra
     return cfg
+
+
+BASE_KEYS = ("eps", "alpha", "steps", "beta", "bn_mode", "random_start")
+
+
+def check_renamed_overrides(overrides: list[str]) -> None:
+    """Refuse the pre-0.2 spellings of the base defense with the new one (Hydra's own error would
+    suggest `+key=`, which composes a config that fails later)."""
+    layerwise = any(re.fullmatch(r"defense=lad\w*", o) for o in overrides)
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key == "defense.base" and re.fullmatch(r"\w+", value):
+            raise ConfigError(f"{override}: the base defense is a config node now; choose it with defense@defense.base={value}")
+        if layerwise and key.startswith("defense.") and key.removeprefix("defense.") in BASE_KEYS:
+            raise ConfigError(f"{override}: under a layer-wise defense the base's keys live in defense.base; write defense.base.{override.removeprefix('defense.')}")
 
 
 def report_errors(main: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,11 +10,10 @@ DEFENSE_TARGETS = {"Natural": "none", "PGDTraining": "pgd", "TRADES": "trades"}
 def describe_run(run_config: Mapping[str, Any]) -> dict[str, Any]:
     """base defense, splitting scheme, dataset, model, seed and eps of a run's resolved config."""
     defense = run_config.get("defense") or {}
-    target = str(defense.get("_target_", "")).rsplit(".", 1)[-1]
-    if target == "LayerwiseDefense":
-        base, scheme = defense.get("base", "pgd"), defense.get("scheme", "lie_trotter")
+    if _target(defense) == "LayerwiseDefense":
+        base, scheme = DEFENSE_TARGETS.get(_target(defense.get("base") or {}), "pgd"), defense.get("scheme", "lie_trotter")
     else:
-        base, scheme = DEFENSE_TARGETS.get(target, target or "?"), "-"
+        base, scheme = DEFENSE_TARGETS.get(_target(defense), _target(defense) or "?"), "-"
     choices = run_config.get("choices") or {}
     return {
         "base": base,
@@ -25,3 +24,8 @@ def describe_run(run_config: Mapping[str, Any]) -> dict[str, Any]:
         "seed": run_config.get("seed"),
         "eps": run_config.get("eps"),
     }
+
+
+def _target(node: Mapping[str, Any]) -> str:
+    """The class name a config node instantiates ("" if it names none)."""
+    return str(node.get("_target_", "")).rsplit(".", 1)[-1] if isinstance(node, Mapping) else ""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from ladlit.checks import validate_config
-from ladlit.cli import ProgressBar, accuracy_table, build_loggers, console, report_errors, write_json
+from ladlit.cli import ProgressBar, accuracy_table, build_loggers, check_renamed_overrides, console, report_errors, write_json
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.errors import CheckpointError
 from ladlit.module import AdversarialTraining
@@ -103,8 +104,15 @@ def _resume_path(ckpt_path: Any, module: AdversarialTraining, out_dir: Path) -> 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 @report_errors
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     return train(cfg).get("test/robust_acc", float("nan"))
+
+
+@report_errors
+def main() -> None:
+    """`python -m ladlit.train`: old spellings are answered with the new ones before Hydra composes."""
+    check_renamed_overrides(sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

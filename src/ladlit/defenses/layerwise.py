@@ -15,11 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from ladlit.checks import check_non_negative
+from ladlit.errors import ConfigError
 from ladlit.defenses.base import Defense, DefenseOutput, InputAdversarial
 from ladlit.defenses.hooks import AdjointInjector, BlockState
 from ladlit.defenses.pgd import PGDTraining
 from ladlit.defenses.schemes import Scheme, get_scheme
-from ladlit.defenses.trades import TRADES
 from ladlit.models.base import find_residual_blocks
 
 NORMALIZERS = ("rms", "none", "l2", "sign")
@@ -39,21 +39,12 @@ def normalize_adjoint(a: Tensor, z: Tensor, mode: str) -> Tensor:
     return a * (rms_z / a.pow(2).mean(dims, keepdim=True).sqrt().clamp_min(1e-30))
 
 
-def make_base(name: str, eps: float, alpha: float | None, steps: int, beta: float, bn_mode: str | None) -> InputAdversarial:
-    """The base defense `pgd` or `trades`, with its own BatchNorm default when `bn_mode` is None."""
-    mode = {"bn_mode": bn_mode} if bn_mode else {}
-    if name == "pgd":
-        return PGDTraining(eps=eps, alpha=alpha, steps=steps, **mode)
-    if name == "trades":
-        return TRADES(beta=beta, eps=eps, alpha=alpha, steps=steps, **mode)
-    raise ValueError(f"defense.base must be 'pgd' or 'trades', got {name!r}")
-
-
 class LayerwiseDefense(Defense):
     """LAD / LAD-SM: perturb every selected residual state along its own adjoint.
 
     Args:
-        base: "pgd" | "trades" | an `InputAdversarial` instance.
+        base: the input-space defense it rides on (PGD-AT, TRADES); Hydra builds it from the
+            nested `defense.base` node. None: PGD-AT with its defaults.
         scheme: "lie_trotter" (LAD) | "strang_marchuk" (LAD-SM).
         eta: scalar, or one value per stage, or one per block (after `blocks` selection).
         normalize: N in p = c * eta * N(a): "rms" (default), "none", "l2", "sign".
@@ -63,12 +54,11 @@ class LayerwiseDefense(Defense):
         detach: the injected p_j is a constant in the weight update (False: differentiate
             through the adjoints, one extra double-backward pass per batch).
         eta_warmup_epochs: eta grows linearly over this many epochs (0: constant).
-        eps, alpha, steps, beta, bn_mode: the base defense's parameters (beta: TRADES only).
     """
 
     def __init__(
         self,
-        base: str | InputAdversarial = "pgd",
+        base: InputAdversarial | None = None,
         scheme: str | Scheme = "lie_trotter",
         eta: float | list[float] = 0.02,
         normalize: str = "rms",
@@ -78,15 +68,12 @@ class LayerwiseDefense(Defense):
         inject_during_attack: bool = True,
         detach: bool = True,
         eta_warmup_epochs: int = 0,
-        eps: float = 8 / 255,
-        alpha: float | None = None,
-        steps: int = 10,
-        beta: float = 6.0,
-        bn_mode: str | None = None,
     ) -> None:
         if normalize not in NORMALIZERS:
             raise ValueError(f"defense.normalize must be one of {NORMALIZERS}, got {normalize!r}")
-        self.base = base if isinstance(base, InputAdversarial) else make_base(base, eps, alpha, steps, beta, bn_mode)
+        if base is not None and not isinstance(base, InputAdversarial):
+            raise ConfigError(f"defense.base must be an input-space defense (PGD-AT, TRADES), got {base!r}; choose it with defense@defense.base=pgd|trades")
+        self.base = base if base is not None else PGDTraining()
         self.scheme = get_scheme(scheme)
         etas = [eta] if isinstance(eta, (int, float)) else list(eta)
         self.eta = [check_non_negative("defense.eta", float(e)) for e in etas]
