@@ -1,34 +1,159 @@
-"""From training to the cross-run table: train two tiny runs, evaluate them, report."""
+"""The cross-run report: comparable numbers only, eval over train, seeds counted, paired differences.
+
+Most tests write metrics.json files by hand, as `ladlit.train` and `ladlit.eval` would, so every
+expected number is known; one test goes from two tiny trainings through eval to the report.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+
+import pytest
 
 from ladlit.eval import evaluate_checkpoint
+from ladlit.evaluation.report import find_runs, summarize
 from ladlit.report import main as report_main
 from ladlit.train import train
 
 from conftest import compose_config, quickstart_config
 
+PGD = {"_target_": "ladlit.defenses.PGDTraining", "eps": 0.03, "steps": 5}
 
-def test_eval_and_report_on_two_tiny_runs(tmp_path, capsys):
+
+def lad(eta: float, scheme: str = "lie_trotter") -> dict:
+    return {"_target_": "ladlit.defenses.LayerwiseDefense", "scheme": scheme, "eta": eta, "normalize": "rms", "base": PGD}
+
+
+def write_run(root, name, seed, defense, clean, pgd20, subset=8192, n=5000, **train_extra):
+    """A finished run's metrics.json as `ladlit.train` writes it."""
+    layerwise = "Layerwise" in defense["_target_"]
+    run = {"base": "pgd", "scheme": defense.get("scheme", "-") if layerwise else "-", "eta": defense.get("eta", "-"), "seed": seed, "eps": 0.03, "dataset": "cifar10_jpeg", "model": "resnet20"}
+    config = {"seed": seed, "eps": 0.03, "defense": defense, "dataset": {"train_subset": subset, "path": f"/data/{seed}"}, "trainer": {"max_epochs": 10}, "output_dir": f"/out/{name}"}
+    data = {"test/acc_clean": clean, "test/acc_pgd20": pgd20, "run": run, "config": config, "finished": True, "fast_dev_run": False,
+            "best_checkpoint": "checkpoints/best.ckpt", "test_examples": n, **train_extra}
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "metrics.json").write_text(json.dumps(data))
+    return path
+
+
+def write_eval(run_dir, entries):
+    """checkpoints/metrics.json as `ladlit.eval` writes it."""
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    record = {"run": {}, "evaluations": {f"k{i}": {"date": "2026-11-26", **e} for i, e in enumerate(entries)}}
+    (run_dir / "checkpoints" / "metrics.json").write_text(json.dumps(record))
+
+
+def rows_by_label(tmp_path, *extra):
+    assert report_main([str(tmp_path), *extra]) == 0
+    return (tmp_path / "report.md").read_text()
+
+
+def test_eval_numbers_take_precedence_over_training_test_metrics(tmp_path):
+    run = write_run(tmp_path, "a", 0, PGD, clean=0.50, pgd20=0.30)
+    write_eval(run, [{"checkpoint": "best.ckpt", "n_examples": 5000, "eps": 0.03, "accuracy": {"clean": 0.51, "pgd20": 0.25, "cw": 0.24}}])
+    (row,) = summarize(find_runs([tmp_path], []))
+    assert row.cell("pgd20")[0] == 0.25 and row.cell("clean")[0] == 0.51 and row.cell("cw")[0] == 0.24
+
+
+def test_different_test_sets_are_separate_rows_with_their_n(tmp_path):
+    run = write_run(tmp_path, "a", 0, PGD, clean=0.50, pgd20=0.30)
+    write_eval(run, [{"checkpoint": "best.ckpt", "n_examples": 1000, "eps": 0.03, "accuracy": {"clean": 0.60, "autoattack": 0.20}},
+                     {"checkpoint": "last.ckpt", "n_examples": 5000, "eps": 0.03, "accuracy": {"clean": 0.55, "pgd20": 0.22}}])
+    rows = summarize(find_runs([tmp_path], []))
+    assert {(r.checkpoint, r.n): r.cell("clean")[0] for r in rows} == {("best.ckpt", 5000): 0.50, ("best.ckpt", 1000): 0.60, ("last.ckpt", 5000): 0.55}
+    table = rows_by_label(tmp_path)
+    assert "| pgd | best.ckpt | 1000 | 1 | 60.00 |" in table and "| pgd | last.ckpt | 5000 | 1 | 55.00 |" in table
+
+
+def test_label_shows_every_defense_key_that_differs(tmp_path):
+    write_run(tmp_path, "pgd", 0, PGD, 0.5, 0.3)
+    write_run(tmp_path, "lad1", 0, lad(0.001), 0.48, 0.31)
+    write_run(tmp_path, "lad2", 0, lad(0.003), 0.47, 0.32)
+    write_run(tmp_path, "sm", 0, lad(0.001, "strang_marchuk"), 0.46, 0.33)
+    table = rows_by_label(tmp_path)
+    for line in ("| pgd | best.ckpt", "| pgd+lie_trotter eta=0.001 |", "| pgd+lie_trotter eta=0.003 |", "| pgd+strang_marchuk eta=0.001 |"):
+        assert line in table, table
+
+
+def test_mean_std_over_distinct_seeds_and_no_std_for_one_seed(tmp_path):
+    for seed, (c, r) in enumerate([(0.50, 0.30), (0.52, 0.34), (0.54, 0.32)]):
+        write_run(tmp_path, f"pgd{seed}", seed, PGD, c, r)
+    write_run(tmp_path, "pgd0-again", 0, PGD, 0.50, 0.30)  # the same seed rerun counts once
+    write_run(tmp_path, "lad0", 0, lad(0.001), 0.40, 0.20)
+    rows = {r.defense["method"]: r for r in summarize(find_runs([tmp_path], []))}
+    assert rows["pgd"].seeds == 3
+    mean, std, k = rows["pgd"].cell("pgd20")
+    assert (k, round(mean, 6), round(std, 6)) == (3, 0.32, 0.02)
+    assert rows["pgd+lie_trotter"].cell("pgd20")[1] is None
+    table = rows_by_label(tmp_path)
+    assert "| 3 | 52.00 ± 2.00 | 32.00 ± 2.00 |" in table and "| 1 | 40.00 | 20.00 |" in table
+
+
+def test_paired_difference_to_pgd_at_with_standard_error(tmp_path):
+    pgd = [(0.50, 0.30), (0.52, 0.34), (0.54, 0.32)]
+    delta = [0.01, 0.03, 0.02]  # LAD - PGD-AT in PGD-20 accuracy, per seed
+    for seed, ((c, r), d) in enumerate(zip(pgd, delta)):
+        write_run(tmp_path, f"pgd{seed}", seed, PGD, c, r)
+        write_run(tmp_path, f"lad{seed}", seed, lad(0.001), c - 0.01, r + d)
+    table = rows_by_label(tmp_path)
+    se = 100 * 0.01 / math.sqrt(3)
+    assert f"| pgd+lie_trotter eta=0.001 | best.ckpt | 5000 | 3 | -1.00 ± 0.00 | +2.00 ± {se:.2f} |" in table, table
+    assert "Paired difference to pgd" in table
+
+
+def test_reference_can_be_chosen(tmp_path):
+    for seed in (0, 1):
+        write_run(tmp_path, f"a{seed}", seed, lad(0.001), 0.50, 0.30 + seed / 100)
+        write_run(tmp_path, f"b{seed}", seed, lad(0.003), 0.50, 0.32 + seed / 100)
+    table = rows_by_label(tmp_path, "--reference", "eta=0.001")
+    assert "Paired difference to pgd+lie_trotter eta=0.001" in table
+    assert "| pgd+lie_trotter eta=0.003 | best.ckpt | 5000 | 2 | +0.00 ± 0.00 | +2.00 ± 0.00 |" in table
+
+
+def test_contexts_are_never_averaged_together(tmp_path):
+    write_run(tmp_path, "big", 0, PGD, 0.50, 0.30, subset=8192)
+    write_run(tmp_path, "small", 1, PGD, 0.40, 0.20, subset=1000)
+    rows = summarize(find_runs([tmp_path], []))
+    assert sorted(r.cell("clean")[0] for r in rows) == [0.40, 0.50] and all(r.seeds == 1 for r in rows)
+    table = rows_by_label(tmp_path)
+    assert "## dataset.train_subset=1000" in table and "## dataset.train_subset=8192" in table
+
+
+def test_unfinished_fast_dev_run_and_truncated_runs_are_left_out_with_a_note(tmp_path, capsys):
+    write_run(tmp_path, "ok", 0, PGD, 0.5, 0.3)
+    write_run(tmp_path, "dev", 1, PGD, 0.1, 0.1, fast_dev_run=True)
+    write_run(tmp_path, "cut", 2, PGD, 0.1, 0.1, finished=False, epochs=3)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "metrics.json").write_text('{"test/acc_clean": 0.5, "run"')
+    notes: list[str] = []
+    runs = find_runs([tmp_path], notes)
+    assert [r.path.name for r in runs] == ["ok"]
+    assert any("fast_dev_run" in n for n in notes) and any("unfinished" in n for n in notes) and any("not readable" in n for n in notes)
+    assert report_main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: left out" in out and "Traceback" not in out
+
+
+
+def test_train_eval_report_end_to_end(tmp_path):
     runs = tmp_path / "runs"
-    for defense in ("none", "lad_sm"):
-        run_dir = runs / defense
-        short = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "dataset.test_subset=64"]
-        train(quickstart_config(run_dir, f"defense={defense}", "train_attack_steps=2", *short))
-        sanity = 16 if defense == "none" else 0  # the checklist is tested in test_sanity; once here is enough
-        cfg = compose_config("eval", [f"ckpt={run_dir}", "attack=[fgsm,pgd20]", "n_examples=48", f"sanity_examples={sanity}", "eps_sweep=[0.0,0.1,0.2]"])
-        result = evaluate_checkpoint(cfg)
-        assert result["eps"] == 0.1  # the run's own eps
-        assert result["accuracy"]["pgd20"] <= result["accuracy"]["clean"]
-        assert set(result["eps_sweep"]) == {0.0, 0.1, 0.2}
-        assert len(result.get("sanity", [])) == (7 if sanity else 0)
-        assert json.loads((run_dir / "checkpoints" / "metrics.json").read_text())["n_examples"] == 48
-
+    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "dataset.test_subset=64", "train_attack_steps=2"]
+    results = {}
+    for seed in (0, 1):
+        run_dir = runs / f"seed{seed}"
+        results[seed] = train(quickstart_config(run_dir, f"seed={seed}", *short))
+        cfg = compose_config("eval", [f"ckpt={run_dir}", "attack=[fgsm]", "n_examples=48", "sanity_examples=0", "eps_sweep=[0.0,0.1,0.2]"])
+        entries = evaluate_checkpoint(cfg)
+        (fgsm,) = [e for k, e in entries.items() if "| fgsm |" in k]
+        assert fgsm["eps"] == 0.1 and fgsm["n_examples"] == 48  # the run's own eps
     assert report_main([str(runs)]) == 0
-    table = (runs / "report.md").read_text()
-    assert "| none | - |" in table and "| pgd | strang_marchuk |" in table
-    assert (runs / "report.csv").read_text().count("\n") == 3
+    rows = {r.n: r for r in summarize(find_runs([runs], []))}
+    assert set(rows) == {64, 48}  # training's test (64 images) and the evaluation (48) stay apart
+    pgd20 = [results[s]["test/acc_pgd20"] for s in (0, 1)]
+    assert rows[64].seeds == 2 and rows[64].cell("pgd20")[0] == pytest.approx(sum(pgd20) / 2)
+    assert f"{100 * sum(pgd20) / 2:.2f} ±" in (runs / "report.md").read_text()
     for png in ("eps_sweep.png", "attacks.png"):
         assert (runs / png).read_bytes()[:4] == b"\x89PNG"

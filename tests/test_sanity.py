@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from ladlit.sanity import format_report, sanity_report
+from ladlit.evaluation import format_report, sanity_report
 
 EPS = 0.1
 

@@ -13,9 +13,7 @@ from typing import Any, Callable, Mapping
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
-from pytorch_lightning.callbacks import RichProgressBar
 from rich.console import Console
-from rich.table import Table
 
 from ladlit.errors import ConfigError, LadlitError
 
@@ -74,13 +72,11 @@ def report_errors(main: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class ProgressBar(RichProgressBar):
-    """Lightning's rich bar without the logger's version number (`v_num`), which says nothing here."""
+def device_name(device: Any) -> str:
+    """"cpu" or the GPU's name, for results files."""
+    import torch
 
-    def get_metrics(self, trainer: Any, module: Any) -> dict[str, Any]:
-        metrics = super().get_metrics(trainer, module)
-        metrics.pop("v_num", None)
-        return metrics
+    return torch.cuda.get_device_name(device) if getattr(device, "type", device) == "cuda" else "cpu"
 
 
 def build_loggers(cfg: DictConfig | None, save_dir: Path, run: Mapping[str, Any] | None = None) -> list[Any]:
@@ -108,28 +104,3 @@ def _sweep_name() -> str | None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     return Path(HydraConfig.get().sweep.dir).name
-
-
-def accuracy_table(rows: Mapping[str, float], title: str) -> Table:
-    """A two-column rich table of accuracies."""
-    table = Table(title=title)
-    table.add_column("evaluation")
-    table.add_column("accuracy", justify="right")
-    for name, acc in rows.items():
-        table.add_row(name, f"{100 * acc:.2f}%")
-    return table
-
-
-def markdown_table(rows: Mapping[str, float], n_examples: int | None) -> str:
-    lines = ["| evaluation | accuracy (%) |", "|---|---:|"]
-    lines += [f"| {name} | {100 * acc:.2f} |" for name, acc in rows.items()]
-    if n_examples:
-        lines.append(f"\n{n_examples} test examples.")
-    return "\n".join(lines) + "\n"
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write atomically, so an interrupted run never leaves half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)

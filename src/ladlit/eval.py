@@ -1,12 +1,14 @@
 """`python -m ladlit.eval ckpt=<run dir or .ckpt> attack=[fgsm,pgd20,cw] n_examples=1000`
 
 Rebuilds the model from the run's saved config (or from `model=` for a plain state_dict),
-evaluates the test set clean and under each attack, writes metrics.json and metrics.md beside
-the checkpoint and prints a table.
+evaluates the test set clean and under each attack, and adds the results to metrics.json and
+metrics.md beside the checkpoint (keyed by checkpoint, attacks, eps and number of examples, so
+earlier evaluations are kept) and prints a table.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import hydra
@@ -15,19 +17,21 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
-from ladlit.checks import validate_config
-from ladlit.cli import accuracy_table, console, markdown_table, report_errors, write_json
-from ladlit.errors import CheckpointError
 from ladlit.attacks import PGD
-from ladlit.evaluation import evaluate, first_examples
+from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
+from ladlit.checks import check_positive_int, validate_config
+from ladlit.cli import console, device_name, report_errors
+from ladlit.errors import CheckpointError
+from ladlit.evaluation import add_evaluations, evaluate, evaluation_key, first_examples, format_report, layer_profile, sanity_report
 from ladlit.runs import describe_run
-from ladlit.sanity import format_report, sanity_report
+from ladlit.tables import accuracy_table
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate `cfg.ckpt` under `cfg.attack`; returns what is written to metrics.json."""
+    """Evaluate `cfg.ckpt` under `cfg.attack`; returns the entries added to metrics.json."""
     validate_config(cfg)
+    if cfg.n_examples is not None:
+        check_positive_int("n_examples", cfg.n_examples)
     path = find_checkpoint(cfg.ckpt)
     ckpt = load_checkpoint(path)
     run_config = (ckpt.get("hyper_parameters") or {}).get("run_config") or {}
@@ -48,32 +52,26 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     accuracy, n = evaluate(net, loader, attacks, device, cfg.n_examples, seconds)
     console.print(accuracy_table(accuracy, title=f"{path.name}: {n} test examples"))
-    result: dict[str, Any] = {
-        "checkpoint": str(path),
-        "run": describe_run(run_config) if run_config else {},
-        "n_examples": n,
-        "eps": cfg.eps,
-        "accuracy": accuracy,
-        "attacks": {k: repr(v) for k, v in attacks.items()},
-        "seconds": seconds,
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+    common = {"checkpoint": path.name, "device": device_name(device), "date": time.strftime("%Y-%m-%d")}
+    entries: dict[str, dict[str, Any]] = {
+        evaluation_key(path.name, "+".join(attacks) or "clean", cfg.eps, n): {
+            **common, "eps": cfg.eps, "n_examples": n, "accuracy": accuracy, "seconds": seconds, "attacks": {k: repr(v) for k, v in attacks.items()},
+        }
     }
-    report = markdown_table(accuracy, n)
     if cfg.eps_sweep:
-        sweep_attacks = {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}
-        sweep, _ = evaluate(net, loader, sweep_attacks, device, cfg.n_examples)
-        result["eps_sweep"] = {float(e): acc for e, acc in sweep.items() if e != "clean"}
-        report += "\nPGD-20 accuracy vs eps: " + ", ".join(f"{e * 255:.0f}/255: {100 * a:.1f}%" for e, a in result["eps_sweep"].items()) + "\n"
+        sweep, _ = evaluate(net, loader, {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}, device, n)
+        entries[evaluation_key(path.name, "eps_sweep", None, n)] = {**common, "n_examples": n, "eps_sweep": {float(e): a for e, a in sweep.items() if e != "clean"}}
     if cfg.sanity_examples:
-        x, y = first_examples(loader, cfg.sanity_examples, device)
+        x, y = first_examples(loader, min(cfg.sanity_examples, n), device)
         checks = sanity_report(net, x, y, eps=cfg.eps)
-        result["sanity"] = [vars(c) for c in checks]
-        report += f"\n## Gradient-masking checks ({len(y)} examples)\n\n" + format_report(checks)
+        entries[evaluation_key(path.name, "sanity", cfg.eps, len(y))] = {**common, "eps": cfg.eps, "n_examples": len(y), "sanity": [vars(c) for c in checks]}
         console.print(format_report(checks), highlight=False, soft_wrap=True)
-    write_json(path.parent / "metrics.json", result)
-    (path.parent / "metrics.md").write_text(report)
-    console.print(f"wrote {path.parent / 'metrics.json'} and metrics.md")
-    return result
+    if cfg.layer_profile:
+        profile = layer_profile(net, loader, device, cfg.layer_profile_sizes, n)
+        entries[evaluation_key(path.name, "layer_profile", None, n)] = {**common, "n_examples": n, "layer_profile": profile}
+    add_evaluations(path.parent / "metrics.json", describe_run(run_config) if run_config else {}, entries)
+    console.print(f"added {len(entries)} result(s) to {path.parent / 'metrics.json'} and metrics.md")
+    return entries
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")

@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric
 from ladlit.attacks import Attack
 from ladlit.defenses import Defense, LayerwiseDefense
 from ladlit.errors import ConfigError
+from ladlit.evaluation.accuracy import correct
 
 
 class AdversarialTraining(pl.LightningModule):
@@ -54,7 +55,7 @@ class AdversarialTraining(pl.LightningModule):
         self.net, self.defense = net, defense
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_attacks = dict(val_attacks or {})
-        self.train_acc = MeanMetric()
+        self.train_acc, self.train_loss = MeanMetric(), MeanMetric()
         names = ["clean", *self.val_attacks]
         self.eval_acc = nn.ModuleDict({stage: nn.ModuleDict({n: MeanMetric() for n in names}) for stage in ("val", "test")})
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -79,14 +80,21 @@ class AdversarialTraining(pl.LightningModule):
         x = x.contiguous(memory_format=self.memory_format)
         out = self.defense.training_loss(self.net, x, y)
         self.train_acc.update((out.logits.argmax(1) == y).float())
+        self.train_loss.update(out.loss.detach())
         self.log("train/loss", out.loss, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/epoch_loss", self.train_loss, on_step=False, on_epoch=True)
+        self._num_classes = out.logits.shape[1]
         logs = dict(out.logs)
         if self.global_step % max(1, self.trainer.log_every_n_steps) == 0:
             logs.update(self.defense.diagnostics())
         for name, value in logs.items():
             self.log(f"train/{name}", value)
         return out.loss
+
+    def on_train_epoch_end(self) -> None:
+        if self.train_loss.update_count:
+            self.defense.on_train_epoch_end(self.global_step, float(self.train_loss.compute()), self._num_classes)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate_batch("val", batch)
@@ -104,12 +112,9 @@ class AdversarialTraining(pl.LightningModule):
         x, y = batch
         x = x.contiguous(memory_format=self.memory_format)
         metrics = self.eval_acc[stage]
-        with torch.no_grad():
-            metrics["clean"].update((self.net(x).argmax(1) == y).float())
+        metrics["clean"].update(correct(self.net, x, y).float())
         for name, attack in self.val_attacks.items():
-            x_adv = attack(self.net, x, y)
-            with torch.no_grad():
-                metrics[name].update((self.net(x_adv).argmax(1) == y).float())
+            metrics[name].update(correct(self.net, x, y, attack).float())
 
     def _log_accuracies(self, stage: str) -> None:
         accs = {name: metric.compute() for name, metric in self.eval_acc[stage].items()}

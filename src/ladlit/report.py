@@ -1,115 +1,103 @@
-"""`python -m ladlit.report <run dirs or multirun dirs> [--out DIR]`
+"""`python -m ladlit.report <run dirs or folders above them> [--out DIR] [--reference KEY=VALUE,...]`
 
-One table across runs, like a paper's: rows are base defense x scheme x dataset (x model, eta),
-columns clean / FGSM / PGD-20 / CW / AutoAttack accuracy as mean +- std over seeds. Reads the
-`metrics.json` that `ladlit.train` (test metrics) and `ladlit.eval` (all attacks) write, and
-draws accuracy-vs-eps curves and per-attack bars. Writes report.md, report.csv and PNGs.
+Tables across runs, like a paper's: one table per context (data, model, budget), a row per
+defense setting x checkpoint x number of test examples, cells mean ± std over distinct seeds,
+then each row's paired difference to the reference (default: PGD-AT in the same table) with its
+standard error. Reads the metrics.json files `ladlit.train` and `ladlit.eval` write (evaluation
+wins for the same measurement). Writes report.md, report.csv, attacks.png and eps_sweep.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
-import statistics
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-COLUMNS = ["clean", "fgsm", "pgd20", "cw", "autoattack"]
-GROUP_KEYS = ["base", "scheme", "eta", "dataset", "model"]
+from ladlit.evaluation.report import Row, columns, differing_keys, find_runs, is_reference, label, paired_difference, summarize, tables
+from ladlit.tables import markdown_table
 
-
-def collect(paths: list[Path]) -> list[dict[str, Any]]:
-    """One record per run: its labels, accuracies (eval's over train's) and eps sweep."""
-    runs: dict[Path, dict[str, Any]] = {}
-    for path in paths:
-        for file in sorted(Path(path).rglob("metrics.json")):
-            data = json.loads(file.read_text())
-            if "accuracy" in data:  # written by ladlit.eval beside a checkpoint
-                run_dir = file.parent.parent if file.parent.name == "checkpoints" else file.parent
-                acc, sweep = data["accuracy"], data.get("eps_sweep")
-            elif "test/acc_clean" in data:  # written by ladlit.train
-                run_dir, sweep = file.parent, None
-                acc = {k.removeprefix("test/acc_"): v for k, v in data.items() if k.startswith("test/acc_")}
-            else:
-                continue
-            record = runs.setdefault(run_dir, {"dir": str(run_dir), "run": {}, "accuracy": {}, "eps_sweep": None})
-            record["run"] = data.get("run") or record["run"]
-            record["accuracy"].update(acc)
-            record["eps_sweep"] = sweep or record["eps_sweep"]
-    return list(runs.values())
+HEADLINE = ["choices.experiment", "choices.dataset", "choices.model", "dataset.train_subset", "trainer.max_epochs"]
 
 
-def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows grouped by GROUP_KEYS; each column is (mean, std, n) over the group's seeds."""
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        groups[tuple(str(r["run"].get(k, "?")) for k in GROUP_KEYS)].append(r)
-    rows = []
-    for key, members in sorted(groups.items()):
-        row: dict[str, Any] = dict(zip(GROUP_KEYS, key), seeds=len(members))
-        for col in COLUMNS:
-            values = [100 * m["accuracy"][col] for m in members if col in m["accuracy"]]
-            row[col] = (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values)) if values else None
-        rows.append(row)
-    return rows
-
-
-def _cell(value: tuple[float, float, int] | None) -> str:
-    if value is None:
+def _pct(cell: tuple[float, float | None, int] | None, plus: bool = False) -> str:
+    if cell is None:
         return "-"
-    mean, std, n = value
-    return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
+    mean, spread, _ = cell
+    text = f"{100 * mean:+.2f}" if plus else f"{100 * mean:.2f}"
+    return text if spread is None else f"{text} ± {100 * spread:.2f}"
 
 
-def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
-    header = [*GROUP_KEYS, "seeds", *COLUMNS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(GROUP_KEYS) + "---:|" * (1 + len(COLUMNS))]
-    lines += ["| " + " | ".join([*(str(r[k]) for k in GROUP_KEYS), str(r["seeds"]), *(_cell(r[c]) for c in COLUMNS)]) + " |" for r in rows]
-    (out / "report.md").write_text("Accuracy (%) on the test set, mean ± std over seeds.\n\n" + "\n".join(lines) + "\n")
+def write_report(rows: list[Row], out: Path, reference: dict[str, str] | None) -> str:
+    """report.md and report.csv; returns the markdown."""
+    grouped = tables(rows)
+    context_keys = differing_keys([group[0].context for group in grouped.values()])
+    parts = ["# Results\n\nAccuracy (%) on the test set: mean ± std over distinct seeds (one seed: no ±); `n` is the number of test examples each number was measured on.\n"]
+    csv_rows = []
+    for group in grouped.values():
+        context = group[0].context
+        heading = label(context, context_keys or [k for k in HEADLINE if k in context])
+        cols = columns(group)
+        defense_keys = differing_keys([r.defense for r in group]) or ["method"]
+        parts.append(f"## {heading}  (eps = {group[0].eps * 255:.4g}/255)\n")
+        body = [(label(r.defense, defense_keys), r.checkpoint, r.n, r.seeds, *(_pct(r.cell(c)) for c in cols)) for r in group]
+        parts.append(markdown_table(["defense", "checkpoint", "n", "seeds", *cols], body, right=range(2, 4 + len(cols))))
+        diffs = []
+        for r in group:
+            ref = next((o for o in group if o is not r and is_reference(o, reference) and (o.checkpoint, o.n) == (r.checkpoint, r.n)), None)
+            cells = [paired_difference(r, ref, c) if ref else None for c in cols]
+            csv_rows.append([heading, label(r.defense, defense_keys), r.checkpoint, r.n, r.eps, r.seeds, *(_csv(r.cell(c)) for c in cols), *(_csv(d) for d in cells), ",".join(cols)])
+            if ref is not None and any(cells):
+                diffs.append((label(r.defense, defense_keys), r.checkpoint, r.n, max(d[2] for d in cells if d), *(_pct(d, plus=True) for d in cells)))
+        if diffs:
+            ref_name = label(next(o.defense for o in group if is_reference(o, reference)), defense_keys)
+            parts.append(f"\nPaired difference to {ref_name} (same seed, same checkpoint and n), in points: mean ± standard error over seeds.\n")
+            parts.append(markdown_table(["defense", "checkpoint", "n", "pairs", *cols], diffs, right=range(2, 4 + len(cols))))
+        parts.append("")
+    markdown = "\n".join(parts)
+    (out / "report.md").write_text(markdown)
     with open(out / "report.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([*GROUP_KEYS, "seeds", *(f"{c}_{s}" for c in COLUMNS for s in ("mean", "std"))])
-        for r in rows:
-            stats = [v for c in COLUMNS for v in ((r[c][0], r[c][1]) if r[c] else ("", ""))]
-            writer.writerow([*(r[k] for k in GROUP_KEYS), r["seeds"], *stats])
+        writer.writerow(["context", "defense", "checkpoint", "n", "eps", "seeds", "cells (mean;std;seeds)...", "paired differences (mean;se;pairs)...", "columns"])
+        writer.writerows(csv_rows)
+    return markdown
 
 
-def _label(row_or_run: dict[str, Any]) -> str:
-    scheme = "" if row_or_run.get("scheme") in ("-", None) else f"+{row_or_run['scheme']}"
-    return f"{row_or_run.get('base')}{scheme} ({row_or_run.get('dataset')})"
+def _csv(cell: tuple[float, float | None, int] | None) -> str:
+    if cell is None:
+        return ""
+    mean, spread, k = cell
+    return f"{mean:.6f};{'' if spread is None else f'{spread:.6f}'};{k}"
 
 
-def plot(records: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path) -> list[Path]:
-    """eps_sweep.png (accuracy vs eps, one curve per run) and attacks.png (bars per attack)."""
+def plot(rows: list[Row], runs: list, out: Path) -> list[Path]:
+    """attacks.png (bars per row and attack) and eps_sweep.png (PGD-20 accuracy vs eps, per run)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     written = []
-    swept = [r for r in records if r["eps_sweep"]]
+    swept = [(run, ckpt, sweep) for run in runs for ckpt, sweep in run.eps_sweeps.items()]
     if swept:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for r in swept:
-            eps = sorted(r["eps_sweep"], key=float)
-            ax.plot([float(e) * 255 for e in eps], [100 * r["eps_sweep"][e] for e in eps], marker="o", label=f"{_label(r['run'])} seed {r['run'].get('seed')}")
+        for run, ckpt, sweep in swept:
+            eps = sorted(sweep)
+            ax.plot([e * 255 for e in eps], [100 * sweep[e] for e in eps], marker="o", label=f"{run.setting.get('method')} seed {run.seed} ({ckpt})")
         ax.set(xlabel="eps (x/255)", ylabel="PGD-20 accuracy (%)", title="Robust accuracy vs eps", ylim=(0, 100))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / "eps_sweep.png", dpi=120)
         written.append(out / "eps_sweep.png")
+    cols = columns(rows)
+    keys = differing_keys([r.defense for r in rows]) or ["method"]
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows) + 2), 4))
-    width = 0.8 / len(COLUMNS)
-    for j, col in enumerate(COLUMNS):
-        xs = [i + j * width for i, r in enumerate(rows) if r[col]]
-        means = [r[col][0] for r in rows if r[col]]
-        stds = [r[col][1] for r in rows if r[col]]
-        if xs:
-            ax.bar(xs, means, width, yerr=stds, label=col, capsize=2)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], [_label(r) for r in rows], rotation=20, ha="right", fontsize=8)
+    width = 0.8 / max(len(cols), 1)
+    for j, col in enumerate(cols):
+        cells = [(i, r.cell(col)) for i, r in enumerate(rows) if r.cell(col)]
+        if cells:
+            ax.bar([i + j * width for i, _ in cells], [100 * c[0] for _, c in cells], width, yerr=[100 * (c[1] or 0) for _, c in cells], label=col, capsize=2)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], [f"{label(r.defense, keys)}\n{r.checkpoint} n={r.n}" for r in rows], rotation=20, ha="right", fontsize=7)
     ax.set(ylabel="accuracy (%)", ylim=(0, 100), title="Accuracy per attack")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -119,24 +107,37 @@ def plot(records: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path) -
     return written
 
 
+def parse_reference(text: str | None) -> dict[str, str] | None:
+    """"method=pgd,eta=0.001" -> {"method": "pgd", "eta": "0.001"}."""
+    if not text:
+        return None
+    pairs = [p.split("=", 1) for p in text.split(",")]
+    if any(len(p) != 2 for p in pairs):
+        raise argparse.ArgumentTypeError(f"--reference takes KEY=VALUE[,KEY=VALUE], got {text!r}")
+    return dict(pairs)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ladlit.report", description="Table and plots across runs.")
+    parser = argparse.ArgumentParser(prog="python -m ladlit.report", description="Tables and plots across runs.")
     parser.add_argument("runs", nargs="+", type=Path, help="run directories, multirun directories or any folder above them")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the first path)")
+    parser.add_argument("--reference", type=parse_reference, default=None, help="the row paired differences are taken to, e.g. method=trades (default: PGD-AT)")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.runs if not p.exists()]
     if missing:
         parser.error(f"no such directory: {', '.join(missing)}")
-    records = collect(args.runs)
-    if not records:
-        parser.error("no metrics.json found: train runs write one, `python -m ladlit.eval ckpt=<run>` another")
+    notes: list[str] = []
+    runs = find_runs(args.runs, notes)
+    for note in notes:
+        print(f"note: {note}")
+    rows = summarize(runs)
+    if not rows:
+        parser.error("no finished run with test metrics found: train runs write metrics.json, `python -m ladlit.eval ckpt=<run>` adds to it")
     out = args.out or args.runs[0]
     out.mkdir(parents=True, exist_ok=True)
-    rows = summarize(records)
-    write_tables(rows, out)
-    plots = plot(records, rows, out)
-    print((out / "report.md").read_text())
-    print(f"{len(records)} runs -> {out / 'report.md'}, {out / 'report.csv'}, " + ", ".join(str(p) for p in plots))
+    print(write_report(rows, out, args.reference))
+    plots = plot(rows, runs, out)
+    print(f"{len(runs)} runs -> {out / 'report.md'}, {out / 'report.csv'}, " + ", ".join(str(p) for p in plots))
     return 0
 
 

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import os
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +18,13 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ladlit.checks import validate_config
-from ladlit.cli import ProgressBar, accuracy_table, build_loggers, check_renamed_overrides, console, report_errors, write_json
+from ladlit.callbacks import EpochHistory
+from ladlit.cli import build_loggers, check_renamed_overrides, console, device_name, report_errors
+from ladlit.evaluation import write_json
+from ladlit.tables import accuracy_table
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.errors import CheckpointError
 from ladlit.module import AdversarialTraining
@@ -51,22 +57,42 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     out_dir = Path(cfg.output_dir)
     datamodule = instantiate(cfg.dataset)
     module = build_module(cfg)
-    # Two callbacks: Lightning 2.6 refreshes a monitor callback's last.ckpt only when the best
-    # improves, and resuming needs the latest epoch.
-    best = ModelCheckpoint(out_dir / "checkpoints", "best", monitor="val/robust_acc", mode="max", enable_version_counter=False)
-    last = ModelCheckpoint(out_dir / "checkpoints", "last", monitor=None, save_top_k=1, enable_version_counter=False)
     run = describe_run(module.hparams.run_config)
     loggers = build_loggers(cfg.get("logger"), out_dir, run)
-    callbacks = [best, last, ProgressBar(), *(extra_callbacks or [])] + ([LearningRateMonitor()] if loggers else [])
+    callbacks = build_callbacks(cfg.get("callbacks"), with_logger=bool(loggers)) + list(extra_callbacks or [])
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir))
+    started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module, out_dir))
-    results = trainer.test(module, datamodule=datamodule, ckpt_path=best.best_model_path or None, verbose=False)[0]
+    best = next((cb for cb in trainer.checkpoint_callbacks if cb.monitor), None)
+    best_path = best.best_model_path if best is not None else ""
+    results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)[0]
     metrics = {k: float(v) for k, v in results.items()}
     if trainer.is_global_zero:
-        write_json(out_dir / "metrics.json", {**metrics, "best_checkpoint": best.best_model_path, "run": run})
+        history = next((cb.records for cb in callbacks if isinstance(cb, EpochHistory)), [])
+        write_json(out_dir / "metrics.json", {
+            **metrics,
+            "run": run,
+            "best_checkpoint": os.path.relpath(best_path, out_dir) if best_path else None,
+            "test_examples": len(datamodule.test_set),
+            "finished": not trainer.fast_dev_run and trainer.current_epoch >= trainer.max_epochs,
+            "fast_dev_run": bool(trainer.fast_dev_run),
+            "epochs": trainer.current_epoch,
+            "train_seconds_per_epoch": statistics.median([r["train_seconds"] for r in history]) if history else None,
+            "wall_seconds": time.time() - started,
+            "device": device_name(module.device),
+            "date": time.strftime("%Y-%m-%d"),
+            "history": history,
+            "config": module.hparams.run_config,
+        })
         console.print(accuracy_table({k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"))
         console.print(f"run directory: {out_dir}")
     return metrics
+
+
+def build_callbacks(cfg: DictConfig | None, with_logger: bool) -> list[pl.Callback]:
+    """Instantiate each configured callback (`conf/callbacks/`); LR monitoring needs a logger."""
+    callbacks = [instantiate(node) for node in (cfg or {}).values() if node is not None]
+    return [cb for cb in callbacks if with_logger or not isinstance(cb, LearningRateMonitor)]
 
 
 def _one_gpu_per_job(cfg: DictConfig) -> None:

@@ -1,6 +1,6 @@
 """In-memory image DataModules; see `base.InMemoryDataModule` for the shared behaviour."""
 
-from ladlit.data.base import ImageArrays, InMemoryDataModule
+from ladlit.data.base import ImageArrays, InMemoryDataModule, to_unit_float
 from ladlit.data.sources import (
     DigitsDataModule,
     ImageFolderDataModule,
@@ -15,4 +15,5 @@ __all__ = [
     "TorchvisionDataModule",
     "JpegTarballDataModule",
     "ImageFolderDataModule",
+    "to_unit_float",
 ]

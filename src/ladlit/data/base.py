@@ -135,7 +135,7 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
         x, y = batch
-        x = x.float().div_(255.0)
+        x = to_unit_float(x)
         if self.trainer is not None and self.trainer.training:
             x = self.augment(x)
         return x, y
@@ -216,6 +216,11 @@ class ShardedBatches(Sampler[list[int]]):
     def __len__(self) -> int:
         n = len(self.order)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def to_unit_float(x: Tensor) -> Tensor:
+    """uint8 images (0..255) as float in [0, 1]; float images pass through unchanged."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
 def _tensors(images: np.ndarray, labels: np.ndarray) -> ArrayBatches:

@@ -37,6 +37,10 @@ class Defense(ABC):
     def on_train_epoch_start(self, epoch: int) -> None:
         """Called at the start of each training epoch (for schedules)."""
 
+    def on_train_epoch_end(self, steps: int, mean_loss: float, num_classes: int) -> None:
+        """Called at the end of each training epoch with the optimizer steps so far and the
+        epoch's mean training loss (for sanity guards)."""
+
     def diagnostics(self) -> dict[str, Tensor]:
         """Scalars about the last training batch, logged every `trainer.log_every_n_steps`."""
         return {}

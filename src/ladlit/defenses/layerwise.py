@@ -11,6 +11,9 @@ Per training batch (spec section 5):
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import torch
 from torch import Tensor, nn
 
@@ -23,6 +26,9 @@ from ladlit.defenses.schemes import Scheme, get_scheme
 from ladlit.models.base import find_residual_blocks
 
 NORMALIZERS = ("rms", "none", "l2", "sign")
+# What the CPU study (experiments/RESULTS.md, section 6) found to train ResNet-20 on CIFAR-10.
+TRAINABLE_ETA = "eta <= 0.004 with normalize=rms"
+STALL_CHECK_STEPS = 100  # optimizer steps after which a model that learns has left chance-level loss
 
 
 def normalize_adjoint(a: Tensor, z: Tensor, mode: str) -> Tensor:
@@ -37,6 +43,10 @@ def normalize_adjoint(a: Tensor, z: Tensor, mode: str) -> Tensor:
     if mode == "l2":
         return a / a.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * len(dims))
     return a * (rms_z / a.pow(2).mean(dims, keepdim=True).sqrt().clamp_min(1e-30))
+
+
+class LearningStalledWarning(UserWarning):
+    """The layer-wise perturbation keeps the training loss at chance level."""
 
 
 class LayerwiseDefense(Defense):
@@ -83,11 +93,28 @@ class LayerwiseDefense(Defense):
         self.inject_during_attack, self.detach = inject_during_attack, detach
         self.eta_warmup_epochs = eta_warmup_epochs
         self.epoch = 0
+        self._stall_checked = False
         self.injector: AdjointInjector | None = None
         self._model_id: int | None = None
 
     def on_train_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def on_train_epoch_end(self, steps: int, mean_loss: float, num_classes: int) -> None:
+        """Warn once if, past STALL_CHECK_STEPS steps, the loss is still at chance (ln C): the
+        hidden-state perturbation is then too strong for the model to learn at all."""
+        if self._stall_checked or steps < STALL_CHECK_STEPS:
+            return
+        self._stall_checked = True
+        chance = math.log(num_classes)
+        if max(self.eta) > 0 and mean_loss > 0.99 * chance:
+            warnings.warn(
+                f"defense.eta={self.eta if len(self.eta) > 1 else self.eta[0]} (normalize={self.normalize}): after {steps} steps the training loss "
+                f"{mean_loss:.3f} is still at chance (ln {num_classes} = {chance:.3f}); the layer-wise perturbation stops the model from learning. "
+                f"The CPU study found {TRAINABLE_ETA} to train (experiments/RESULTS.md).",
+                LearningStalledWarning,
+                stacklevel=2,
+            )
 
     def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
         injector = self._injector_for(model)

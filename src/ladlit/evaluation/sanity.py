@@ -14,7 +14,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ladlit.attacks import FGSM, PGD, Attack
+from ladlit.attacks import FGSM, PGD, Attack, Square
+from ladlit.evaluation.accuracy import correct
+from ladlit.tables import markdown_table
 
 
 @dataclass
@@ -26,25 +28,10 @@ class Check:
     detail: str
 
 
-class Square(Attack):
-    """Square Attack (Andriushchenko et al., ECCV 2020), a score-based black-box attack, via torchattacks."""
-
-    def __init__(self, eps: float = 8 / 255, n_queries: int = 1000, seed: int = 0) -> None:
-        super().__init__(eps)
-        self.n_queries, self.seed = n_queries, seed
-
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        import torchattacks
-
-        return torchattacks.Square(model, norm="Linf", eps=self.eps, n_queries=self.n_queries, seed=self.seed)(x, y)
-
-
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None, seed: int = 0) -> float:
     """Accuracy on (x, y), under `attack` if given, with the attack's randomness seeded."""
     torch.manual_seed(seed)
-    x_eval = x if attack is None else attack(model, x, y)
-    with torch.no_grad():
-        return (model(x_eval).argmax(1) == y).float().mean().item()
+    return correct(model, x, y, attack).float().mean().item()
 
 
 def sanity_report(
@@ -102,6 +89,4 @@ def sanity_report(
 
 def format_report(checks: list[Check]) -> str:
     """Markdown lines, one per check."""
-    lines = ["| check | result | figures |", "|---|---|---|"]
-    lines += [f"| {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |" for c in checks]
-    return "\n".join(lines) + "\n"
+    return markdown_table(["check", "result", "figures"], [(c.name, "pass" if c.passed else "**FAIL**", c.detail) for c in checks])

@@ -1,4 +1,4 @@
-"""Accuracy of a model under a set of attacks, over a DataLoader, with a progress bar."""
+"""Accuracy under attack: one helper for a batch, one loop over a DataLoader with a progress bar."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ from rich.progress import Progress
 from torch import Tensor, nn
 
 from ladlit.attacks import Attack
+from ladlit.data import to_unit_float
+
+
+def correct(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None) -> Tensor:
+    """Per-example correctness (bool) of `model` on (x, y), under `attack` if given."""
+    x_eval = x if attack is None else attack(model, x, y)
+    with torch.no_grad():
+        return model(x_eval).argmax(1) == y
 
 
 def evaluate(
@@ -27,7 +35,7 @@ def evaluate(
     """
     model.eval().to(device)
     seconds = {} if seconds is None else seconds
-    correct = {name: 0 for name in ("clean", *attacks)}
+    hits = {name: 0 for name in ("clean", *attacks)}
     seen = 0
     total = n_examples or len(getattr(batches, "dataset", [])) or None
     with Progress(transient=True) as progress:
@@ -36,22 +44,18 @@ def evaluate(
             if n_examples is not None and seen >= n_examples:
                 break
             keep = len(y) if n_examples is None else min(len(y), n_examples - seen)
-            x = x[:keep].to(device)
-            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x
-            y = y[:keep].to(device)
-            with torch.no_grad():
-                correct["clean"] += int((model(x).argmax(1) == y).sum())
+            x, y = to_unit_float(x[:keep].to(device)), y[:keep].to(device)
+            hits["clean"] += int(correct(model, x, y).sum())
             for name, attack in attacks.items():
                 start = time.perf_counter()
-                x_adv = attack(model, x, y)
+                hit = int(correct(model, x, y, attack).sum())
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
-                with torch.no_grad():
-                    correct[name] += int((model(x_adv).argmax(1) == y).sum())
+                hits[name] += hit
             seen += keep
             progress.advance(task, keep)
-    return {name: c / max(seen, 1) for name, c in correct.items()}, seen
+    return {name: c / max(seen, 1) for name, c in hits.items()}, seen
 
 
 def first_examples(batches: Iterable[tuple[Tensor, Tensor]], n: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -63,5 +67,4 @@ def first_examples(batches: Iterable[tuple[Tensor, Tensor]], n: int, device: tor
         seen += len(ys[-1])
         if seen >= n:
             break
-    x = torch.cat(xs).to(device)
-    return (x.float().div_(255.0) if x.dtype == torch.uint8 else x), torch.cat(ys).to(device)
+    return to_unit_float(torch.cat(xs).to(device)), torch.cat(ys).to(device)

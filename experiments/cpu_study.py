@@ -1,0 +1,106 @@
+"""The CPU study: PGD-AT vs LAD vs LAD-SM on real CIFAR-10, one arm and seed at a time, resumable.
+
+Each (regime, arm, seed) trains with `python -m ladlit.train experiment=<regime> ...` into
+outputs/cpu_study/<regime>/<arm>/seed<k>/, optionally evaluates checkpoints with
+`python -m ladlit.eval`, then copies the small results (metrics.json with the resolved config and
+the per-epoch history, the evaluation record) to experiments/results/cpu_study/ and commits them,
+so a study spread over several machines loses nothing. A (regime, arm, seed) whose results are
+already committed is skipped; its checkpoints are only needed for later evaluations.
+
+    python experiments/cpu_study.py --regime cpu_study --arm pgd --seeds 0 1 2 --eval best
+    python experiments/cpu_study.py --regime cpu_study --arm lad defense.eta=0.001 --seeds 0
+    python experiments/cpu_study.py --regime cpu_study_overfit --arm pgd --seeds 0 --eval best last
+    python experiments/cpu_study.py ... --eval best --attacks autoattack --n-examples 1000
+    python -m ladlit.report experiments/results/cpu_study
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "experiments" / "results" / "cpu_study"
+OUTPUTS = REPO / "outputs" / "cpu_study"
+
+
+def arm_name(defense: str, overrides: list[str]) -> str:
+    """A directory name for an arm: the defense and its overrides, e.g. `lad_sm__eta=0.001`."""
+    keys = [o.removeprefix("defense.").replace("/", "-") for o in overrides]
+    return "__".join([defense, *keys])
+
+
+def run(cmd: list[str], log: Path) -> None:
+    """Run a CLI command with its output appended to `log`; stop the study if it fails."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as f:
+        f.write(f"\n$ {' '.join(cmd)}\n")
+        f.flush()
+        code = subprocess.call(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
+    if code != 0:
+        sys.exit(f"failed ({code}): {' '.join(cmd)}; see {log}")
+
+
+def commit(paths: list[Path], message: str) -> None:
+    """Commit just `paths`; retried, since another git command may hold the index lock."""
+    rel = [str(p.relative_to(REPO)) for p in paths]
+    for _ in range(10):
+        subprocess.call(["git", "add", "--", *rel], cwd=REPO)
+        if subprocess.call(["git", "commit", "-q", "-m", message, "--", *rel], cwd=REPO) == 0:
+            return
+        time.sleep(5)
+    print(f"could not commit {rel}; commit them by hand", file=sys.stderr)
+
+
+def finished(metrics: Path) -> bool:
+    try:
+        return bool(json.loads(metrics.read_text()).get("finished"))
+    except (OSError, ValueError):
+        return False
+
+
+def study_seed(regime: str, arm: str, defense: str, overrides: list[str], seed: int, evals: list[str], attacks: str, n_examples: int, extra_eval: list[str]) -> None:
+    run_dir, result_dir = OUTPUTS / regime / arm / f"seed{seed}", RESULTS / regime / arm / f"seed{seed}"
+    log = run_dir.parent / f"seed{seed}.log"
+    if not finished(result_dir / "metrics.json"):
+        cmd = [sys.executable, "-m", "ladlit.train", f"experiment={regime}", f"defense={defense}", *overrides, f"seed={seed}", f"hydra.run.dir={run_dir}"]
+        run(cmd, log)
+        result_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(run_dir / "metrics.json", result_dir / "metrics.json")
+        commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} trained")
+    for which in evals:
+        ckpt = run_dir / "checkpoints" / f"{which}.ckpt"
+        if not ckpt.is_file():
+            print(f"skip eval of {ckpt}: not on this machine (retrain to evaluate)", file=sys.stderr)
+            continue
+        cmd = [sys.executable, "-m", "ladlit.eval", f"ckpt={ckpt}", f"attack=[{attacks}]", f"n_examples={n_examples}", "sanity_examples=0", "eps_sweep=[]", *extra_eval]
+        run(cmd, log)
+        (result_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        for name in ("metrics.json", "metrics.md"):
+            shutil.copy(ckpt.parent / name, result_dir / "checkpoints" / name)
+        commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} {which} evaluated ({attacks}, n={n_examples})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[9:15]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--regime", required=True, help="experiment config: cpu_study | cpu_study_overfit")
+    parser.add_argument("--arm", required=True, help="defense config: pgd | lad | lad_sm | trades | ...")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--eval", nargs="*", default=[], choices=["best", "last"], help="checkpoints to evaluate after training")
+    parser.add_argument("--attacks", default="pgd20,cw", help="attack configs for the evaluation")
+    parser.add_argument("--n-examples", type=int, default=5000)
+    parser.add_argument("--eval-args", nargs="*", default=[], help="extra ladlit.eval overrides, e.g. layer_profile=true")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the arm, e.g. defense.eta=0.001")
+    args = parser.parse_args()
+    arm = arm_name(args.arm, args.overrides)
+    for seed in args.seeds:
+        study_seed(args.regime, arm, args.arm, args.overrides, seed, args.eval, args.attacks, args.n_examples, args.eval_args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""How fragile each hidden layer is: accuracy when one residual block's output is pushed along
+its own adjoint.
+
+For block j and relative size r, the block's output z_j becomes z_j + r * N(a_j), with
+a_j = dL/dz_j the adjoint of the summed cross-entropy at the clean input and N the rms
+normalisation of the layer-wise defense (docs/method.md, section 6): the perturbation's rms is
+r times the state's. It is the one-step, single-layer version of what LAD trains against, so a
+model that the layer-wise defense made robust inside should hold its accuracy to larger r.
+The input is never perturbed, and r = 0 is the clean accuracy.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ladlit.data import to_unit_float
+from ladlit.defenses.hooks import AdjointInjector
+from ladlit.defenses.layerwise import normalize_adjoint
+from ladlit.models import find_residual_blocks
+
+DEFAULT_SIZES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
+
+
+def layer_profile(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    device: torch.device,
+    sizes: Sequence[float] = DEFAULT_SIZES,
+    n_examples: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """{"block00": {"0.0": acc, "0.02": acc, ...}, ...} over the first `n_examples` examples."""
+    model.eval().to(device)
+    injector = AdjointInjector(find_residual_blocks(model))
+    hits = torch.zeros(len(injector.blocks), len(sizes))
+    seen = 0
+    with injector.installed():
+        for x, y in batches:
+            if n_examples is not None and seen >= n_examples:
+                break
+            keep = len(y) if n_examples is None else min(len(y), n_examples - seen)
+            x, y = to_unit_float(x[:keep].to(device)), y[:keep].to(device)
+            hits += _batch_hits(model, injector, x, y, sizes)
+            seen += keep
+    accuracy = (hits / max(seen, 1)).tolist()
+    return {f"block{j:02d}": {str(float(r)): acc for r, acc in zip(sizes, row)} for j, row in enumerate(accuracy)}
+
+
+def _batch_hits(model: nn.Module, injector: AdjointInjector, x: Tensor, y: Tensor, sizes: Sequence[float]) -> Tensor:
+    """Correct predictions per (block, size) on one batch."""
+    x = x.clone().requires_grad_(True)
+    with torch.enable_grad(), injector.switched(capture=True, inject=False):
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+    torch.autograd.grad(loss, x)  # fills every block's output adjoint a_out
+    directions = [normalize_adjoint(state.a_out, state.z_out, "rms") for state in injector.states]
+    hits = torch.zeros(len(injector.states), len(sizes))
+    with torch.no_grad(), injector.switched(capture=False, inject=True):
+        for j, state in enumerate(injector.states):
+            for k, r in enumerate(sizes):
+                state.p_out = r * directions[j]
+                hits[j, k] = (model(x).argmax(1) == y).sum()
+            state.p_out = None
+    return hits

@@ -1,0 +1,229 @@
+"""Aggregation behind `ladlit.report`: comparable numbers only, seeds counted, paired differences.
+
+A run gives measurements: (checkpoint, number of test examples, eps, attack) -> accuracy, from
+the test metrics `ladlit.train` writes (best checkpoint) and from the record `ladlit.eval` adds
+to (any checkpoint; it takes precedence for the same measurement). A row is one comparable
+setting: the run's resolved config except its seed and bookkeeping, plus checkpoint, n and eps;
+its cells are mean and std over distinct seeds. Rows are put in one table per context (data,
+model, budget: everything but the defense), labelled by the defense keys that differ.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ladlit.evaluation.results import read_json
+
+ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
+# config keys that do not change what a run measures (bookkeeping, speed, paths)
+IGNORED = ("seed", "name", "output_dir", "data_dir", "ckpt_path", "one_gpu_per_job", "logger", "callbacks", "speed", "hydra",
+           "trainer.devices", "trainer.num_nodes", "trainer.strategy", "trainer.accelerator", "trainer.log_every_n_steps",
+           "trainer.enable_progress_bar", "trainer.benchmark", "trainer.sync_batchnorm", "dataset.path", "dataset.root",
+           "dataset.cache_dir", "dataset.download", "dataset.num_workers", "dataset.eval_batch_size", "dataset.device_resident", "choices.defense")
+
+
+@dataclass
+class Run:
+    """One training run: what it was (`setting`, `seed`) and what was measured on it."""
+
+    path: Path
+    seed: Any
+    setting: dict[str, Any]
+    measurements: dict[tuple[str, int, float, str], float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    eps_sweeps: dict[str, dict[float, float]] = field(default_factory=dict)
+    layer_profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+
+@dataclass
+class Row:
+    """One comparable setting: its defense label, context, checkpoint, n, and (mean, std, seeds) per attack."""
+
+    defense: dict[str, Any]
+    context: dict[str, Any]
+    checkpoint: str
+    n: int
+    eps: float
+    per_seed: dict[str, dict[Any, float]]
+
+    def cell(self, attack: str) -> tuple[float, float | None, int] | None:
+        values = list(self.per_seed.get(attack, {}).values())
+        if not values:
+            return None
+        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None, len(values)
+
+    @property
+    def seeds(self) -> int:
+        return len({s for by_seed in self.per_seed.values() for s in by_seed})
+
+
+def find_runs(paths: list[Path], notes: list[str]) -> list[Run]:
+    """Every run under `paths`; runs that are unfinished, `fast_dev_run` or unreadable are left out
+    with a line in `notes`."""
+    runs = []
+    for run_dir in sorted({d for p in paths for d in _run_dirs(Path(p))}):
+        run = _read_run(run_dir, notes)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def _run_dirs(root: Path) -> Iterator[Path]:
+    for file in root.rglob("metrics.json"):
+        yield file.parent.parent if file.parent.name == "checkpoints" else file.parent
+
+
+def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
+    train_file, eval_file = run_dir / "metrics.json", run_dir / "checkpoints" / "metrics.json"
+    train = read_json(train_file) if train_file.exists() else {}
+    evals = read_json(eval_file) if eval_file.exists() else {}
+    for file, data in ((train_file, train), (eval_file, evals)):
+        if data is None:
+            notes.append(f"skipped {file}: not readable JSON (truncated?)")
+    train, evals = train or {}, evals or {}
+    if train.get("fast_dev_run"):
+        notes.append(f"left out {run_dir}: a trainer.fast_dev_run run")
+        return None
+    if train and not train.get("finished", True):
+        notes.append(f"left out {run_dir}: unfinished ({train.get('epochs', '?')} epochs)")
+        return None
+    described = train.get("run") or evals.get("run") or {}
+    if not train and not evals.get("evaluations"):
+        return None
+    run = Run(run_dir, described.get("seed"), setting_of(train.get("config"), described), history=train.get("history") or [])
+    eps = float(described.get("eps") or (train.get("config") or {}).get("eps") or 0.0)
+    checkpoint = Path(train.get("best_checkpoint") or "best.ckpt").name
+    for key, value in train.items():
+        if key.startswith("test/acc_"):
+            run.measurements[(checkpoint, int(train.get("test_examples") or 0), eps, key.removeprefix("test/acc_"))] = float(value)
+    for entry in sorted((evals.get("evaluations") or {}).values(), key=lambda e: e.get("date", "")):
+        where = (entry.get("checkpoint", "?"), int(entry.get("n_examples") or 0))
+        for attack, acc in (entry.get("accuracy") or {}).items():
+            run.measurements[(*where[:2], float(entry.get("eps", eps)), attack)] = float(acc)  # eval wins: read after train
+        if entry.get("eps_sweep"):
+            run.eps_sweeps[where[0]] = {float(e): a for e, a in entry["eps_sweep"].items()}
+        if entry.get("layer_profile"):
+            run.layer_profiles[where[0]] = entry["layer_profile"]
+    return run
+
+
+def setting_of(config: Mapping[str, Any] | None, described: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's comparable setting: `method` (base defense, + scheme), the base's keys as
+    `base.*`, the layer-wise keys as `lad.*`, and every other config key that changes results."""
+    if not config:  # a run written before configs went into metrics.json: what describe_run kept
+        return {"method": _method(described), "lad.eta": described.get("eta"), "choices.dataset": described.get("dataset"), "choices.model": described.get("model"), "eps": described.get("eps")}
+    defense = dict(config.get("defense") or {})
+    layerwise = str(defense.get("_target_", "")).endswith("LayerwiseDefense")
+    base = dict(defense.pop("base", {}) or {}) if layerwise else defense
+    setting: dict[str, Any] = {"method": _method(described)}
+    setting.update({f"base.{k}": v for k, v in _flatten(base)})
+    if layerwise:
+        setting.update({f"lad.{k}": v for k, v in _flatten(defense) if k not in ("_target_", "scheme")})
+    rest = {k: v for k, v in config.items() if k != "defense"}
+    setting.update({k: v for k, v in _flatten(rest) if not any(k == i or k.startswith(i + ".") for i in IGNORED)})
+    return setting
+
+
+def _method(described: Mapping[str, Any]) -> str:
+    base, scheme = described.get("base", "?"), described.get("scheme", "-")
+    return base if scheme in ("-", None) else f"{base}+{scheme}"
+
+
+def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _flatten(value, f"{prefix}{key}.") if isinstance(value, Mapping) else [(f"{prefix}{key}", _hashable(value))]
+    else:
+        yield prefix.rstrip("."), _hashable(node)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def is_defense_key(key: str) -> bool:
+    return key == "method" or key.startswith(("base.", "lad."))
+
+
+def summarize(runs: list[Run]) -> list[Row]:
+    """Rows of comparable measurements: same setting, checkpoint, n and eps; seeds distinct."""
+    groups: dict[tuple, dict[str, dict[Any, float]]] = defaultdict(lambda: defaultdict(dict))
+    settings: dict[tuple, dict[str, Any]] = {}
+    for run in runs:
+        frozen = tuple(sorted(run.setting.items(), key=lambda kv: kv[0]))
+        for (checkpoint, n, eps, attack), acc in run.measurements.items():
+            key = (frozen, checkpoint, n, round(eps, 8))
+            settings[key] = run.setting
+            groups[key][attack][run.seed] = acc  # the same seed twice (a rerun) counts once
+    rows = []
+    for key, per_seed in groups.items():
+        setting = settings[key]
+        rows.append(Row(
+            defense={k: v for k, v in setting.items() if is_defense_key(k)},
+            context={k: v for k, v in setting.items() if not is_defense_key(k)},
+            checkpoint=key[1], n=key[2], eps=key[3], per_seed=dict(per_seed),
+        ))
+    return sorted(rows, key=lambda r: (_sort_key(r.context), r.checkpoint, -r.n, r.defense.get("method", ""), _sort_key(r.defense)))
+
+
+def _sort_key(mapping: Mapping[str, Any]) -> str:
+    return repr(sorted((k, str(v)) for k, v in mapping.items()))
+
+
+ALWAYS_SHOWN = ("lad.eta",)
+
+
+def differing_keys(mappings: list[Mapping[str, Any]]) -> list[str]:
+    """Keys with more than one value among the mappings that have them, and eta wherever present."""
+    keys = sorted({k for m in mappings for k in m})
+    return [k for k in keys if k in ALWAYS_SHOWN or len({repr(m[k]) for m in mappings if k in m}) > 1]
+
+
+def label(mapping: Mapping[str, Any], keys: list[str]) -> str:
+    """`key=value` for each of `keys` that the mapping has (prefixes lad./base. dropped)."""
+    parts = [f"{k.split('.', 1)[-1] if is_defense_key(k) else k}={mapping[k]}" for k in keys if k in mapping and k != "method"]
+    return " ".join(([str(mapping["method"])] if "method" in mapping else []) + parts)
+
+
+def matches(row: Row, spec: Mapping[str, str]) -> bool:
+    """Whether the row's defense has every `key=value` of `spec` (keys with or without prefix)."""
+    for key, value in spec.items():
+        found = [v for k, v in row.defense.items() if k == key or k.split(".", 1)[-1] == key]
+        if not found or str(found[0]) != value:
+            return False
+    return True
+
+
+def is_reference(row: Row, spec: Mapping[str, str] | None) -> bool:
+    """The reference row: `spec` if given, else the plain base defense (no layer-wise keys)."""
+    if spec:
+        return matches(row, spec)
+    return not any(k.startswith("lad.") for k in row.defense) and row.defense.get("method") == "pgd"
+
+
+def paired_difference(row: Row, reference: Row, attack: str) -> tuple[float, float | None, int] | None:
+    """Mean over common seeds of (row - reference), its standard error, and the number of pairs."""
+    mine, theirs = row.per_seed.get(attack, {}), reference.per_seed.get(attack, {})
+    diffs = [mine[s] - theirs[s] for s in mine if s in theirs]
+    if not diffs:
+        return None
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else None
+    return statistics.mean(diffs), se, len(diffs)
+
+
+def columns(rows: list[Row]) -> list[str]:
+    found = {a for r in rows for a in r.per_seed}
+    return [a for a in ATTACK_ORDER if a in found] + sorted(found - set(ATTACK_ORDER))
+
+
+def tables(rows: list[Row]) -> dict[tuple, list[Row]]:
+    """Rows grouped by context (everything but the defense) and eps."""
+    grouped: dict[tuple, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[(_sort_key(row.context), row.eps)].append(row)
+    return dict(grouped)

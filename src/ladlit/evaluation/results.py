@@ -1,0 +1,73 @@
+"""The evaluation record beside a checkpoint (metrics.json, metrics.md): every evaluation adds
+its results under a key of what makes them comparable, and never erases another's."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from ladlit.tables import markdown_table
+
+
+def evaluation_key(checkpoint: str, kind: str, eps: float | None, n_examples: int) -> str:
+    """e.g. "best.ckpt | pgd20+cw | eps=8/255 | n=5000": checkpoint, what was measured, eps, n."""
+    eps_text = "-" if eps is None else f"{eps * 255:.4g}/255"
+    return f"{checkpoint} | {kind} | eps={eps_text} | n={n_examples}"
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None if it is missing, truncated or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write atomically, so an interrupted run never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def add_evaluations(path: Path, run: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge `entries` (key -> result) into the record at `path`; a key measured again is replaced,
+    every other key is kept. An unreadable record is kept aside as metrics.json.corrupt."""
+    record = read_json(path) if path.exists() else {}
+    if record is None:
+        os.replace(path, path.with_suffix(".json.corrupt"))
+        record = {}
+    if "evaluations" not in record:  # nothing, or a record written before evaluations accumulated
+        record = {"evaluations": {}}
+    record["run"] = dict(run) or record.get("run", {})
+    record["evaluations"].update({k: dict(v) for k, v in entries.items()})
+    write_json(path, record)
+    path.with_suffix(".md").write_text(markdown_report(record))
+    return record
+
+
+def markdown_report(record: Mapping[str, Any]) -> str:
+    """metrics.md: every number with its checkpoint, eps and number of examples."""
+    rows, extras = [], []
+    for key, entry in sorted(record.get("evaluations", {}).items()):
+        eps = entry.get("eps")
+        eps_text = "-" if eps is None else f"{eps * 255:.4g}/255"
+        for attack, acc in (entry.get("accuracy") or {}).items():
+            seconds = (entry.get("seconds") or {}).get(attack)
+            rows.append((entry.get("checkpoint", "?"), attack, eps_text, entry.get("n_examples", "?"), f"{100 * acc:.2f}", "-" if seconds is None else f"{seconds:.0f}", entry.get("date", "-")))
+        if entry.get("eps_sweep"):
+            sweep = ", ".join(f"{float(e) * 255:.0f}/255: {100 * a:.1f}%" for e, a in sorted(entry["eps_sweep"].items(), key=lambda kv: float(kv[0])))
+            extras.append(f"PGD-20 accuracy vs eps ({key}): {sweep}\n")
+        if entry.get("sanity"):
+            checks = [(c["name"], "pass" if c["passed"] else "**FAIL**", c["detail"]) for c in entry["sanity"]]
+            extras.append(f"## Gradient-masking checks ({key})\n\n" + markdown_table(["check", "result", "figures"], checks))
+        if entry.get("layer_profile"):
+            profile = entry["layer_profile"]
+            sizes = list(next(iter(profile.values())))
+            table = [(block, *(f"{100 * accs[r]:.1f}" for r in sizes)) for block, accs in profile.items()]
+            extras.append(f"## Layer profile ({key}): accuracy (%) with one block's output pushed along its adjoint, relative size r\n\n" + markdown_table(["block", *(f"r={r}" for r in sizes)], table, right=range(1, len(sizes) + 1)))
+    head = markdown_table(["checkpoint", "evaluation", "eps", "n", "accuracy (%)", "seconds", "date"], rows, right=(3, 4, 5))
+    return "\n".join([head, *extras])
