@@ -55,13 +55,15 @@ def _make_tarball(path, n_per_class=3):
                     tar.addfile(info, io.BytesIO(buf.getvalue()))
 
 
-def test_tarball_decodes_in_class_order_and_caches(tmp_path):
-    _make_tarball(tmp_path / "toy.tar.gz")
+def test_tarball_decodes_labels_with_their_images_interleaved_and_caches(tmp_path):
+    _make_tarball(tmp_path / "toy.tar.gz", n_per_class=20)
     dm = JpegTarballDataModule(path=str(tmp_path / "toy.tar.gz"), cache_dir=str(tmp_path / "cache"), classes=["airplane", "cat"], num_classes=2, mean=[0.5] * 3, std=[0.5] * 3)
     arrays = dm.load()
-    assert arrays.x_train.shape == (6, 4, 4, 3)
-    assert arrays.y_train.tolist() == [0, 0, 0, 1, 1, 1]  # airplane = 0 as given, sorted by name
-    assert arrays.x_train[3, 0, 0, 0] == 0 and arrays.x_train[0, 0, 0, 0] == 40
+    assert arrays.x_train.shape == (40, 4, 4, 3)
+    # airplane = 0 as given; each image keeps its label (pixel value 40 * folder index + i)
+    assert sorted(zip(arrays.y_train.tolist(), arrays.x_train[:, 0, 0, 0].tolist())) == [(0, 40 + i) for i in range(20)] + [(1, i) for i in range(20)]
+    # class folders are interleaved: the first 10 test images hold both classes (sorted by name they would not)
+    assert set(arrays.y_test[:10].tolist()) == {0, 1}
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
     np.testing.assert_array_equal(dm.load().x_test, arrays.x_test)
 

@@ -16,6 +16,7 @@ from rich.progress import Progress
 from ladlit.data.base import ImageArrays, InMemoryDataModule
 from ladlit.errors import DataNotFoundError
 
+CACHE_VERSION = "v2"  # bump when the decoded arrays change (v2: interleaved class order)
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -92,7 +93,7 @@ class JpegTarballDataModule(InMemoryDataModule):
                 f"No archive at {self.path.resolve()}. Set dataset.path to a .tar.gz laid out as "
                 "train/<class>/*.jpg and test/<class>/*.jpg (the project's copy is ../shared/data/cifar10-jpeg.tar.gz)."
             )
-        cache = self.cache_dir / f"{self.path.stem}-{_fingerprint(self.path)}.npz"
+        cache = self.cache_dir / f"{self.path.stem}-{_fingerprint(self.path)}-{CACHE_VERSION}.npz"
         if cache.is_file():
             with np.load(cache) as z:
                 return ImageArrays(z["x_train"], z["y_train"], z["x_test"], z["y_test"])
@@ -121,8 +122,13 @@ class ImageFolderDataModule(InMemoryDataModule):
 
 
 def decode_members(members: Iterable[tuple[str, bytes]], classes: tuple[str, ...] | None) -> ImageArrays:
-    """Decode `split/class/name` image members into arrays, sorted by name; labels follow `classes`
-    (or the sorted class-folder names)."""
+    """Decode `split/class/name` image members into arrays; labels follow `classes` (or the sorted
+    class-folder names).
+
+    Sorted by name, a folder layout is sorted by class: the first 1,000 test images would be two
+    classes. So each split is put in a fixed interleaved order (a permutation with seed 0 of the
+    name order), as CIFAR's own files are: the first n test images are a class-balanced sample,
+    whatever the archive's member order."""
     found: dict[str, list[tuple[str, str, np.ndarray]]] = {"train": [], "test": []}
     with Progress(transient=True) as progress:
         task = progress.add_task("decoding images", total=None)
@@ -139,6 +145,7 @@ def decode_members(members: Iterable[tuple[str, bytes]], classes: tuple[str, ...
     out = []
     for split in ("train", "test"):
         items = sorted(found[split], key=lambda item: item[1])
+        items = [items[i] for i in np.random.default_rng(0).permutation(len(items))]
         out.append(np.stack([img for _, _, img in items]))
         out.append(np.array([labels.index(c) for c, _, _ in items], dtype=np.int64))
     return ImageArrays(*out)
