@@ -59,8 +59,8 @@ def test_captured_adjoints_equal_autograd_grad(net, batch):
     grads = torch.autograd.grad(loss, inputs + outputs)
     n = len(inputs)
     for i, state in enumerate(injector.states):
-        torch.testing.assert_close(state.a_in, grads[i], rtol=0, atol=0)
-        torch.testing.assert_close(state.a_out, grads[n + i], rtol=0, atol=0)
+        torch.testing.assert_close(state.a["in"], grads[i], rtol=0, atol=0)
+        torch.testing.assert_close(state.a["out"], grads[n + i], rtol=0, atol=0)
 
 
 class ExplicitResNet(nn.Module):
@@ -99,8 +99,8 @@ def test_perturbed_forward_matches_the_spec_formulas(scheme):
         forward = injector.forward(net, capture=True, inject=False)
         torch.autograd.grad(F.cross_entropy(forward(xr), y, reduction="sum"), xr)
         defense.update_perturbations()
-        a_in = [s.a_in for s in injector.states]
-        a_out = [s.a_out for s in injector.states]
+        a_in = [s.a["in"] for s in injector.states]
+        a_out = [s.a["out"] for s in injector.states]
         perturbed = injector.forward(net, capture=False, inject=True)(x)
     # the spec, by hand (section 4), with N = identity
     h = x
@@ -120,8 +120,8 @@ def test_transition_block_uses_its_output_adjoint_under_lie_trotter(net, batch):
     defense.training_loss(net.train(), x, y)
     states = defense.injector.states
     assert [s.transition for s in states] == [False, True, True]
-    torch.testing.assert_close(states[1].p_out, 0.1 * states[1].a_out)
-    torch.testing.assert_close(states[0].p_out, 0.1 * states[0].a_in)
+    torch.testing.assert_close(states[1].p["out"], 0.1 * states[1].a["out"])
+    torch.testing.assert_close(states[0].p["out"], 0.1 * states[0].a["in"])
 
 
 @pytest.mark.parametrize("scheme", ["lie_trotter", "strang_marchuk"])
@@ -196,7 +196,7 @@ def test_eta_per_stage_and_block_selection(net, batch):
     defense = LayerwiseDefense(base=PGDTraining(steps=1), eta=[0.1, 0.2, 0.3], blocks=[0, 2], normalize="none")
     defense.training_loss(net.train(), x, y)
     assert defense.block_etas(defense.injector.states) == [0.1, 0.0, 0.3]
-    assert defense.injector.states[1].p_out is None
+    assert "out" not in defense.injector.states[1].p
     with pytest.raises(ValueError, match="defense.eta has 2 values"):
         LayerwiseDefense(eta=[0.1, 0.2], blocks=[0, 1, 2]).training_loss(net, x, y)
 

@@ -1,8 +1,8 @@
 """Hook mechanics of the layer-wise defense, kept apart from its algorithm.
 
-For each residual block, a forward-pre hook adds p_in to the block's input and a forward hook
-adds p_out to its output; both register tensor hooks that capture the adjoints
-a_in = dL/d(input), a_out = dL/d(output) when a backward pass (or `torch.autograd.grad`)
+For each residual block, a forward-pre hook adds p["in"] to the block's input and a forward hook
+adds p["out"] to its output; both register tensor hooks that capture the adjoints
+a["in"] = dL/d(input), a["out"] = dL/d(output) when a backward pass (or `torch.autograd.grad`)
 reaches them. Adding a constant does not change a gradient, so the adjoint of the perturbed
 tensor is the adjoint of the state itself.
 """
@@ -10,28 +10,29 @@ tensor is the adjoint of the state itself.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal
 
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 
+Point = Literal["in", "out"]  # the two ends of a residual block, where states are read and perturbed
+
+
 @dataclass
 class BlockState:
-    """What the hooks saw at one block in the last forward/backward pass, and what they inject."""
+    """What the hooks saw at one block's two ends in the last forward/backward pass, and what they
+    inject there: z (hidden state, detached), a (its adjoint dL/dz), p (the perturbation added)."""
 
-    z_in: Tensor | None = None  # hidden state at the block input (detached)
-    z_out: Tensor | None = None  # hidden state at the block output (detached)
-    a_in: Tensor | None = None  # adjoint dL/dz_in
-    a_out: Tensor | None = None  # adjoint dL/dz_out
-    p_in: Tensor | None = None  # perturbation added to the input
-    p_out: Tensor | None = None  # perturbation added to the output
+    z: dict[Point, Tensor] = field(default_factory=dict)
+    a: dict[Point, Tensor] = field(default_factory=dict)
+    p: dict[Point, Tensor] = field(default_factory=dict)
 
     @property
     def transition(self) -> bool:
         """True for a block that changes the state's shape (stride-2 / projection blocks)."""
-        return self.z_in is not None and self.z_out is not None and self.z_in.shape != self.z_out.shape
+        return "in" in self.z and "out" in self.z and self.z["in"].shape != self.z["out"].shape
 
 
 class AdjointInjector:
@@ -89,13 +90,12 @@ class AdjointInjector:
 
         return hook
 
-    def _visit(self, state: BlockState, x: Tensor, end: str) -> Tensor:
-        """Add p_<end> to the state x at one end of a block; record z_<end>, and a_<end> on backward."""
-        p = getattr(state, f"p_{end}")
-        if self.inject and p is not None:
-            x = x + p
+    def _visit(self, state: BlockState, x: Tensor, point: Point) -> Tensor:
+        """Add p[point] to the state x at one end of a block; record z[point], and a[point] on backward."""
+        if self.inject and point in state.p:
+            x = x + state.p[point]
         if self.capture:
-            setattr(state, f"z_{end}", x.detach())
+            state.z[point] = x.detach()
             if x.requires_grad:
-                x.register_hook(lambda grad: setattr(state, f"a_{end}", grad))
+                x.register_hook(lambda grad: state.a.__setitem__(point, grad))
         return x

@@ -130,10 +130,10 @@ class LayerwiseDefense(Defense):
         states = self.injector.states
         for state, eta in zip(states, self.block_etas(states)):
             for point, source in self.scheme.plan(state.transition).items():
-                a = state.a_in if source == "input" else state.a_out
-                z = state.z_in if point == "input" else state.z_out
-                p = None if a is None or eta == 0.0 else self.scheme.coefficient * eta * normalize_adjoint(a, z, self.normalize)
-                setattr(state, "p_in" if point == "input" else "p_out", p)
+                if eta == 0.0 or source not in state.a:
+                    state.p.pop(point, None)
+                else:
+                    state.p[point] = self.scheme.coefficient * eta * normalize_adjoint(state.a[source], state.z[point], self.normalize)
 
     def block_etas(self, states: list[BlockState]) -> list[float]:
         """eta for every hooked block: 0 for unselected blocks, warm-up factor applied."""
@@ -159,9 +159,9 @@ class LayerwiseDefense(Defense):
         """Per-block mean l2 norm (per sample) of the input adjoint and of what was injected."""
         logs: dict[str, Tensor] = {}
         for i, st in enumerate(self.injector.states if self.injector else []):
-            if st.a_in is not None:
-                logs[f"lad/adjoint_norm/block{i:02d}"] = st.a_in.detach().flatten(1).norm(dim=1).mean()
-            injected = [p.detach().flatten(1).norm(dim=1) for p in (st.p_in, st.p_out) if p is not None]
+            if "in" in st.a:
+                logs[f"lad/adjoint_norm/block{i:02d}"] = st.a["in"].detach().flatten(1).norm(dim=1).mean()
+            injected = [p.detach().flatten(1).norm(dim=1) for p in st.p.values()]
             if injected:
                 logs[f"lad/perturbation_norm/block{i:02d}"] = torch.stack(injected).sum(0).mean()
         return logs

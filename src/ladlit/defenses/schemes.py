@@ -13,9 +13,8 @@ uses the output's own adjoint there. Strang-Marchuk never mixes shapes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Point = Literal["input", "output"]
+from ladlit.defenses.hooks import Point
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class LieTrotter(Scheme):
         super().__init__("lie_trotter", 1.0)
 
     def plan(self, transition: bool) -> dict[Point, Point]:
-        return {"output": "output" if transition else "input"}
+        return {"out": "out" if transition else "in"}
 
 
 class StrangMarchuk(Scheme):
@@ -47,7 +46,7 @@ class StrangMarchuk(Scheme):
         super().__init__("strang_marchuk", 0.5)
 
     def plan(self, transition: bool) -> dict[Point, Point]:
-        return {"input": "input", "output": "output"}
+        return {"in": "in", "out": "out"}
 
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (LieTrotter(), StrangMarchuk())}

@@ -54,13 +54,13 @@ def _batch_hits(model: nn.Module, injector: AdjointInjector, x: Tensor, y: Tenso
     x = x.clone().requires_grad_(True)
     with torch.enable_grad(), injector.switched(capture=True, inject=False):
         loss = F.cross_entropy(model(x), y, reduction="sum")
-    torch.autograd.grad(loss, x)  # fills every block's output adjoint a_out
-    directions = [normalize_adjoint(state.a_out, state.z_out, "rms") for state in injector.states]
+    torch.autograd.grad(loss, x)  # fills every block's output adjoint a["out"]
+    directions = [normalize_adjoint(state.a["out"], state.z["out"], "rms") for state in injector.states]
     hits = torch.zeros(len(injector.states), len(sizes))
     with torch.no_grad(), injector.switched(capture=False, inject=True):
         for j, state in enumerate(injector.states):
             for k, r in enumerate(sizes):
-                state.p_out = r * directions[j]
+                state.p["out"] = r * directions[j]
                 hits[j, k] = (model(x).argmax(1) == y).sum()
-            state.p_out = None
+            del state.p["out"]
     return hits
