@@ -110,3 +110,20 @@ def test_old_base_spellings_name_the_new_one(overrides, message, tmp_path):
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("experiment", ["cpu_study", "cpu_study_overfit"])
+@pytest.mark.parametrize("defense", ["pgd", "lad", "lad_sm"])
+def test_study_configs_run_with_fast_dev_run(experiment, defense, tmp_path):
+    """Smoke test of the study protocols on their real data (skipped without ../shared/data)."""
+    from conftest import SHARED_DATA
+    from ladlit.train import train
+
+    if not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file():
+        pytest.skip("needs ../shared/data/cifar10-jpeg.tar.gz")
+    cfg = compose_config("train", [f"experiment={experiment}", f"defense={defense}", "trainer.fast_dev_run=true", "dataset.eval_batch_size=64"], output_dir=tmp_path)
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.speed.channels_last and cfg.dataset.test_subset == 5000
+    steps = cfg.defense.steps if defense == "pgd" else cfg.defense.base.steps
+    assert steps == 3 and cfg.dataset.train_subset == (16384 if experiment == "cpu_study" else 1000)
+    metrics = train(cfg)
+    assert 0.0 <= metrics["test/acc_pgd10"] <= metrics["test/acc_clean"]

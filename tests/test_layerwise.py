@@ -240,3 +240,22 @@ def test_every_model_family_trains_with_both_schemes(make, scheme):
     n_blocks = len(net.residual_blocks())
     assert len([k for k in defense.diagnostics() if "perturbation" in k]) == n_blocks
     assert _hook_count(net) == 0
+
+
+def test_warns_once_when_the_perturbation_stops_learning(tmp_path):
+    from ladlit.defenses.layerwise import LearningStalledWarning
+    from ladlit.train import train
+
+    from conftest import quickstart_config
+
+    # digits, batch 16: 72 steps per epoch, so the check (after 100 steps) runs at the end of epoch 2
+    short = ["trainer.max_epochs=3", "dataset.batch_size=16", "train_attack_steps=1", "trainer.limit_val_batches=1", "dataset.test_subset=32"]
+    with pytest.warns(LearningStalledWarning, match=r"defense.eta=5.0 .*still at chance") as record:
+        train(quickstart_config(tmp_path / "absurd", "defense=lad", "defense.eta=5.0", *short))
+    assert sum(isinstance(w.message, LearningStalledWarning) for w in record) == 1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LearningStalledWarning)
+        train(quickstart_config(tmp_path / "pgd", "defense=pgd", *short))
+        train(quickstart_config(tmp_path / "lad", "defense=lad", "defense.eta=0.001", *short))

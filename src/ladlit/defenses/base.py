@@ -62,7 +62,9 @@ class InputAdversarial(Defense):
     after each inner backward pass.
 
     Args:
-        eps, alpha, steps: L-inf budget, step size (None: eps/4) and number of inner PGD steps.
+        eps, alpha, steps: L-inf budget, step size and number of inner PGD steps. alpha None is
+            2.5 * eps / steps (Madry et al. 2018: enough to reach the ball's boundary from any
+            start; eps/4 at the standard 10 steps).
         bn_mode: "train" or "eval": BatchNorm mode while the inner maximisation runs.
     """
 
@@ -70,8 +72,8 @@ class InputAdversarial(Defense):
         if bn_mode not in ("train", "eval"):
             raise ValueError(f"defense.bn_mode must be 'train' or 'eval', got {bn_mode!r}")
         self.eps = check_unit_interval("defense.eps", eps)
-        self.alpha = check_unit_interval("defense.alpha", eps / 4 if alpha is None else alpha)
         self.steps = check_positive_int("defense.steps", steps)
+        self.alpha = check_unit_interval("defense.alpha", 2.5 * eps / steps if alpha is None else alpha)
         self.bn_mode = bn_mode
 
     def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
