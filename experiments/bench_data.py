@@ -17,7 +17,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ladlit.data import InMemoryDataModule
+from ladlit.data import InMemoryDataModule, to_unit_float
 
 from benchlib import RandomImages, header, pick_device, sync
 
@@ -26,7 +26,7 @@ def epoch_seconds(loader, dm: InMemoryDataModule, device: torch.device) -> float
     start = time.perf_counter()
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        x = dm.augment(x.float().div_(255.0))
+        x = dm.augment(to_unit_float(x))
     sync(device)
     return time.perf_counter() - start
 

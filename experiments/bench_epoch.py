@@ -5,8 +5,8 @@ Trainer of `ladlit.train`) for `--epochs` epochs without validation and reports 
 epoch's wall time (the first one pays for cuDNN autotuning and allocator warm-up).
 
     python experiments/bench_epoch.py                                   # GPU: PreActResNet-18, CIFAR-10 jpeg, 50,000 images
-    python experiments/bench_epoch.py --presets default gpu_fast --defenses pgd lad lad_sm -- defense.steps=10
-    python experiments/bench_epoch.py --model resnet20 --train-subset 256 --presets cpu -- defense.steps=2   # CPU smoke run
+    python experiments/bench_epoch.py --presets default gpu_fast --defenses pgd lad lad_sm -- train_attack_steps=10
+    python experiments/bench_epoch.py --model resnet20 --train-subset 256 --presets cpu -- train_attack_steps=2   # CPU smoke run
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import time
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 
-from ladlit.cli import compose_config
+from ladlit.config import compose_config
 from ladlit.train import build_module
 
-from benchlib import header, pick_device, sync
+from benchlib import QUIET_TRAINER, header, pick_device, sync
 
 
 class EpochTimer(pl.Callback):
@@ -45,10 +45,7 @@ def epoch_seconds(preset: str, defense: str, model: str, train_subset: int | Non
     ])
     pl.seed_everything(cfg.seed)
     datamodule, module, timer = instantiate(cfg.dataset), build_module(cfg), EpochTimer()
-    trainer = instantiate(
-        cfg.trainer, callbacks=[timer], logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0,
-    )
+    trainer = instantiate(cfg.trainer, callbacks=[timer], **QUIET_TRAINER)
     trainer.fit(module, datamodule=datamodule)
     return timer.seconds[-1], len(datamodule.train_set)
 
@@ -60,7 +57,7 @@ def main() -> None:
     parser.add_argument("--model", default="preact_resnet18")
     parser.add_argument("--train-subset", type=int, default=None, help="images per epoch (default: all 50,000)")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. defense.steps=10")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. train_attack_steps=10")
     args = parser.parse_args()
     print(header("bench_epoch", pick_device(), args.model, f"overrides: {' '.join(args.overrides) or '-'}"))
     print("| defense | trainer preset | s/epoch (epoch %d) | images/s |" % args.epochs)

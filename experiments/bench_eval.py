@@ -14,20 +14,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ladlit.attacks import FGSM, PGD, Attack, AutoAttack
+from ladlit.attacks import APGDCE, FGSM, PGD, AutoAttack
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
-from ladlit.evaluation import first_examples
+from ladlit.evaluation import evaluate
 
 from benchlib import header, pick_device
-
-
-class APGDCE(Attack):
-    """torchattacks' APGD with the CE loss, as the first stage of standard AutoAttack."""
-
-    def perturb(self, model, x, y):
-        import torchattacks
-
-        return torchattacks.APGD(model, norm="Linf", eps=self.eps, steps=100, n_restarts=1, loss="ce", seed=0)(x, y)
 
 
 def main() -> None:
@@ -46,25 +37,19 @@ def main() -> None:
     net.eval().to(device)
     dm = instantiate(run.dataset, eval_batch_size=args.batch_size)
     dm.setup("test")
-    x, y = first_examples(dm.test_dataloader(), args.n_examples, device)
     eps = run.eps
-    attacks = {"fgsm": FGSM(eps), "pgd20 (ours)": PGD(eps, steps=20), "cw (ours, 20 steps)": PGD(eps, steps=20, loss="margin"), "apgd-ce (torchattacks, 100 its)": APGDCE(eps)}
+    attacks = {"fgsm": FGSM(eps), "pgd20 (ours)": PGD(eps, steps=20), "cw (ours, 20 steps)": PGD(eps, steps=20, loss="margin"), "apgd-ce (torchattacks, 100 its)": APGDCE(eps, steps=100)}
     if args.autoattack:
         attacks["autoattack standard (torchattacks)"] = AutoAttack(eps)
-    print(header("bench_eval", device, str(path), f"{len(y)} images", f"eps {eps * 255:.1f}/255"))
+    print(header("bench_eval", device, str(path), f"{args.n_examples} images", f"eps {eps * 255:.1f}/255"))
     print("| attack | accuracy (%) | seconds |")
     print("|---|---:|---:|")
-    with torch.no_grad():
-        clean = sum(int((net(xb).argmax(1) == yb).sum()) for xb, yb in zip(x.split(args.batch_size), y.split(args.batch_size)))
-    print(f"| clean | {100 * clean / len(y):.1f} | - |")
     for label, attack in attacks.items():
         torch.manual_seed(0)
-        start, correct = time.perf_counter(), 0
-        for xb, yb in zip(x.split(args.batch_size), y.split(args.batch_size)):
-            x_adv = attack(net, xb, yb)
-            with torch.no_grad():
-                correct += int((net(x_adv).argmax(1) == yb).sum())
-        print(f"| {label} | {100 * correct / len(y):.1f} | {time.perf_counter() - start:.1f} |", flush=True)
+        seconds: dict[str, float] = {}
+        accuracy, _ = evaluate(net, dm.test_dataloader(), {label: attack}, device, args.n_examples, seconds)
+        print(f"| {label} | {100 * accuracy[label]:.1f} | {seconds[label]:.1f} |", flush=True)
+    print(f"| clean | {100 * accuracy['clean']:.1f} | - |")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ import time
 
 import torch
 
-from ladlit.defenses import TRADES, LayerwiseDefense, PGDTraining
-from ladlit.models import CifarResNet, PreActResNet
+from ladlit.defenses import PGDTraining
 
-from benchlib import header, pick_device, sync
+from benchlib import build, header, pick_device, sync
 
 
 class FrozenParamsPGD(PGDTraining):
@@ -39,19 +38,14 @@ class FrozenParamsPGD(PGDTraining):
                 p.requires_grad_(True)
 
 
-MODELS = {"resnet20": lambda: CifarResNet(depth=20), "preact_resnet18": lambda: PreActResNet()}
+MODELS = ["resnet20", "preact_resnet18"]
+DEFENSES = {"pgd": "pgd", "lad": "lad", "lad_sm": "lad_sm", "trades": "trades", "trades+lad": "lad_trades", "trades+lad_sm": "lad_sm_trades"}
 
 
-def defenses(steps: int) -> dict[str, object]:
-    return {
-        "pgd": PGDTraining(steps=steps),
-        "pgd, params frozen in attack": FrozenParamsPGD(steps=steps),
-        "lad": LayerwiseDefense(base="pgd", scheme="lie_trotter", steps=steps),
-        "lad_sm": LayerwiseDefense(base="pgd", scheme="strang_marchuk", steps=steps),
-        "trades": TRADES(steps=steps),
-        "trades+lad": LayerwiseDefense(base="trades", scheme="lie_trotter", steps=steps),
-        "trades+lad_sm": LayerwiseDefense(base="trades", scheme="strang_marchuk", steps=steps),
-    }
+def defenses(model: str, steps: int) -> dict[str, object]:
+    """The defenses as conf/ builds them, plus the frozen-parameter PGD variant."""
+    named = {label: build(model, config, steps)[1] for label, config in DEFENSES.items()}
+    return {"pgd": named.pop("pgd"), "pgd, params frozen in attack": FrozenParamsPGD(steps=steps), **named}
 
 
 def time_step(net, defense, optimizer, x, y) -> float:
@@ -66,7 +60,7 @@ def time_step(net, defense, optimizer, x, y) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--attack-steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
@@ -77,11 +71,11 @@ def main() -> None:
     print("|---|---|---:|---:|")
     for model_name in args.models:
         torch.manual_seed(0)
-        net = MODELS[model_name]().to(device).train()
+        net = build(model_name, "pgd", args.attack_steps)[0].to(device).train()
         optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
         x = torch.rand(args.batch_size, 3, 32, 32, device=device)
         y = torch.randint(0, 10, (args.batch_size,), device=device)
-        named = defenses(args.attack_steps)
+        named = defenses(model_name, args.attack_steps)
         times: dict[str, list[float]] = {k: [] for k in named}
         for k, d in named.items():  # warm-up
             time_step(net, d, optimizer, x, y)

@@ -17,32 +17,26 @@ import time
 import pytorch_lightning as pl
 import torch
 
-from ladlit.defenses import TRADES, LayerwiseDefense, Natural, PGDTraining
-from ladlit.models import CifarResNet, PreActResNet, WideResNet
+from ladlit.data import to_unit_float
 from ladlit.module import AdversarialTraining
 
-from benchlib import RandomImages, header, pick_device, sync
+from benchlib import QUIET_TRAINER, RandomImages, build, header, pick_device, sync
 
-MODELS = {"resnet20": lambda: CifarResNet(depth=20), "preact_resnet18": PreActResNet, "wrn34_10": lambda: WideResNet(depth=34, widen_factor=10)}
-DEFENSES = {
-    "none": Natural,
-    "pgd": lambda: PGDTraining(steps=10),
-    "trades": lambda: TRADES(steps=10),
-    "lad": lambda: LayerwiseDefense(base="pgd", scheme="lie_trotter", steps=10),
-    "lad_sm": lambda: LayerwiseDefense(base="pgd", scheme="strang_marchuk", steps=10),
-}
+MODELS = ["resnet20", "preact_resnet18", "wrn34_10"]
+DEFENSES = ["none", "pgd", "trades", "lad", "lad_sm"]
 
 
 def plain_loop(model_name: str, defense_name: str, steps: int, batch_size: int, device: torch.device) -> float:
     torch.manual_seed(0)
-    net, defense = MODELS[model_name]().to(device).train(), DEFENSES[defense_name]()
+    net, defense = build(model_name, defense_name, 10)
+    net = net.to(device).train()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     dm = RandomImages(n=steps * batch_size, batch_size=batch_size)
     dm.setup()
     start = time.perf_counter()
     for x, y in dm.train_dataloader():
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        x = dm.augment(x.float().div_(255.0))
+        x = dm.augment(to_unit_float(x))
         optimizer.zero_grad(set_to_none=True)
         defense.training_loss(net, x, y).loss.backward()
         optimizer.step()
@@ -53,12 +47,9 @@ def plain_loop(model_name: str, defense_name: str, steps: int, batch_size: int, 
 def lightning_path(model_name: str, defense_name: str, steps: int, batch_size: int, device: torch.device) -> float:
     torch.manual_seed(0)
     optimizer = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
-    module = AdversarialTraining(MODELS[model_name](), DEFENSES[defense_name](), optimizer)
+    module = AdversarialTraining(*build(model_name, defense_name, 10), optimizer)
     dm = RandomImages(n=steps * batch_size, batch_size=batch_size)
-    trainer = pl.Trainer(
-        accelerator=device.type, devices=1, max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, inference_mode=False, use_distributed_sampler=False,
-    )
+    trainer = pl.Trainer(accelerator=device.type, devices=1, max_epochs=1, inference_mode=False, use_distributed_sampler=False, **QUIET_TRAINER)
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     sync(device)
@@ -67,8 +58,8 @@ def lightning_path(model_name: str, defense_name: str, steps: int, batch_size: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["resnet20"], choices=list(MODELS))
-    parser.add_argument("--defenses", nargs="+", default=list(DEFENSES), choices=list(DEFENSES))
+    parser.add_argument("--models", nargs="+", default=["resnet20"], choices=MODELS)
+    parser.add_argument("--defenses", nargs="+", default=DEFENSES, choices=DEFENSES)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=8, help="training steps per timed run")
     parser.add_argument("--repeats", type=int, default=3)

@@ -1,4 +1,5 @@
 """What the benchmark scripts share: the device, how it is named in a result header, GPU sync,
+models and defenses composed from conf/ as a run would build them, the quiet Trainer arguments,
 and CIFAR-shaped random data (throughput does not depend on pixel values)."""
 
 from __future__ import annotations
@@ -7,8 +8,15 @@ from datetime import date
 
 import numpy as np
 import torch
+from hydra.utils import instantiate
+from torch import nn
 
+from ladlit.config import compose_config
 from ladlit.data import ImageArrays, InMemoryDataModule
+from ladlit.defenses import Defense
+
+# Trainer arguments of a timing run: nothing written, nothing printed, no validation
+QUIET_TRAINER = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False, "limit_val_batches": 0}
 
 
 def pick_device() -> torch.device:
@@ -25,6 +33,12 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so a wall-clock reading covers it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def build(model: str, defense: str, attack_steps: int) -> tuple[nn.Module, Defense]:
+    """The backbone and defense that `model=<model> defense=<defense> train_attack_steps=<k>` trains."""
+    cfg = compose_config("train", [f"model={model}", f"defense={defense}", f"train_attack_steps={attack_steps}", "dataset=cifar10"])
+    return instantiate(cfg.model), instantiate(cfg.defense)
 
 
 class RandomImages(InMemoryDataModule):

@@ -15,7 +15,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ladlit.cli import compose_config
+from ladlit.config import compose_config
 from ladlit.train import train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -30,8 +30,9 @@ OUTPUTS = REPO / "outputs" / "cpu_study"
 
 
 def arm_name(defense: str, overrides: list[str]) -> str:
-    """A directory name for an arm: the defense and its overrides, e.g. `lad_sm__eta=0.001`."""
-    keys = [o.removeprefix("defense.").replace("/", "-") for o in overrides]
+    """A directory name for an arm: the defense and its overrides, e.g. `lad_sm__eta-0.001` (no `=`,
+    which Hydra's override grammar would read in `hydra.run.dir=`)."""
+    keys = [o.removeprefix("defense.").replace("/", "-").replace("=", "-") for o in overrides]
     return "__".join([defense, *keys])
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-import ladlit.cli
+import ladlit.config
 from ladlit.models import CifarResNet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 def compose_config(name: str, overrides: list[str] | tuple[str, ...] = (), output_dir: Path | None = None) -> DictConfig:
     """The real config from conf/ with overrides, data from ../shared/data, runs writing to `output_dir`."""
-    return ladlit.cli.compose_config(name, [*overrides, f"data_dir={SHARED_DATA}"], output_dir or REPO / "outputs" / "tests")
+    return ladlit.config.compose_config(name, [*overrides, f"data_dir={SHARED_DATA}"], output_dir or REPO / "outputs" / "tests")
 
 
 def quickstart_config(tmp_path: Path, *overrides: str) -> DictConfig:

@@ -49,7 +49,7 @@ def test_cli_fast_dev_run(defense, tmp_path):
 
 
 def test_wandb_logger_goes_offline_without_a_key(tmp_path, monkeypatch):
-    from ladlit.cli import build_loggers
+    from ladlit.loggers import build_loggers
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)

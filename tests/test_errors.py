@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ladlit.checks import validate_config
+from ladlit.config import validate_config
 from ladlit.checkpoints import load_checkpoint, load_weights
 from ladlit.data import JpegTarballDataModule, TorchvisionDataModule
 from ladlit.errors import CheckpointError, ConfigError, DataNotFoundError

@@ -1,11 +1,9 @@
-"""Range checks for configuration values, run on the whole config before any training starts,
-and by constructors for Python users."""
+"""Range checks for configuration values: run by constructors for Python users, and on the whole
+config before any training starts (`ladlit.config.validate_config`)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
-
-from omegaconf import DictConfig, ListConfig
+from typing import Any, Callable
 
 from ladlit.errors import ConfigError
 
@@ -20,41 +18,22 @@ KEY_RULES = {"eps": "unit", "alpha": "unit", "steps": "positive_int", "restarts"
 
 def check_unit_interval(name: str, value: float) -> float:
     """`value` if it lies in [0, 1], else a ConfigError naming `name`."""
-    return _check(name, value, "unit")
+    return check_rule(name, value, "unit")
 
 
 def check_positive_int(name: str, value: int) -> int:
     """`value` if it is an integer >= 1, else a ConfigError naming `name`."""
-    return int(_check(name, value, "positive_int"))
+    return int(check_rule(name, value, "positive_int"))
 
 
 def check_non_negative(name: str, value: float) -> float:
     """`value` if it is >= 0, else a ConfigError naming `name`."""
-    return _check(name, value, "non_negative")
+    return check_rule(name, value, "non_negative")
 
 
-def _check(name: str, value: Any, rule: str) -> Any:
+def check_rule(name: str, value: Any, rule: str) -> Any:
+    """`value` if it satisfies `rule` (a key of _RULES), else a ConfigError naming `name`."""
     test, must = _RULES[rule]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not test(value):
         raise ConfigError(f"{name} must be {must}, got {value!r}")
     return value
-
-
-def validate_config(cfg: DictConfig) -> None:
-    """Check every eps, alpha, steps, restarts, beta and eta in `cfg`, naming the full key on error."""
-    for path, value in _leaves(cfg, ""):
-        key = path.rsplit(".", 1)[-1].split("[")[0]
-        if key in KEY_RULES and value is not None:
-            _check(path, value, KEY_RULES[key])
-
-
-def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, DictConfig):
-        for key in node.keys():
-            if key != "hydra":
-                yield from _leaves(node[key], f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(node, ListConfig):
-        for i, item in enumerate(node):
-            yield from _leaves(item, f"{prefix}[{i}]")
-    else:
-        yield prefix, node

@@ -19,11 +19,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ladlit.attacks import PGD
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
-from ladlit.checks import check_positive_int, validate_config
-from ladlit.cli import console, device_name, report_errors
+from ladlit.checks import check_positive_int
+from ladlit.config import validate_config
+from ladlit.console import console, report_errors
 from ladlit.errors import CheckpointError
 from ladlit.evaluation import add_evaluations, evaluate, evaluation_key, first_examples, format_report, layer_profile, sanity_report
-from ladlit.runs import describe_run
+from ladlit.runs import describe_run, device_name
 from ladlit.tables import accuracy_table
 
 

@@ -11,7 +11,7 @@ from torch.optim import Optimizer
 from torchmetrics import MeanMetric
 
 from ladlit.attacks import Attack
-from ladlit.defenses import Defense, LayerwiseDefense
+from ladlit.defenses import Defense
 from ladlit.errors import ConfigError
 from ladlit.evaluation.accuracy import correct
 
@@ -61,10 +61,8 @@ class AdversarialTraining(pl.LightningModule):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if compile:
-            if isinstance(defense, LayerwiseDefense):
-                # measured: a compiled backbone skips hooks added after compilation, so LAD would
-                # silently train as its base defense
-                raise ConfigError("speed.compile=true cannot be used with defense=lad/lad_sm: torch.compile skips the hooks that inject the hidden-state perturbations; set speed.compile=false")
+            if defense.not_compilable:
+                raise ConfigError(f"speed.compile=true cannot be used with {type(defense).__name__}: {defense.not_compilable}; set speed.compile=false")
             self.net.compile()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -29,3 +29,10 @@ def describe_run(run_config: Mapping[str, Any]) -> dict[str, Any]:
 def _target(node: Mapping[str, Any]) -> str:
     """The class name a config node instantiates ("" if it names none)."""
     return str(node.get("_target_", "")).rsplit(".", 1)[-1] if isinstance(node, Mapping) else ""
+
+
+def device_name(device: Any) -> str:
+    """"cpu" or the GPU's name, for results files."""
+    import torch
+
+    return torch.cuda.get_device_name(device) if getattr(device, "type", device) == "cuda" else "cpu"

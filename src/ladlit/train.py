@@ -20,15 +20,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 
-from ladlit.checks import validate_config
+from ladlit.config import check_renamed_overrides, validate_config
 from ladlit.callbacks import EpochHistory
-from ladlit.cli import build_loggers, check_renamed_overrides, console, device_name, report_errors
+from ladlit.console import console, report_errors
+from ladlit.loggers import build_loggers
 from ladlit.evaluation import write_json
 from ladlit.tables import accuracy_table
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.errors import CheckpointError
 from ladlit.module import AdversarialTraining
-from ladlit.runs import describe_run
+from ladlit.runs import describe_run, device_name
 
 
 def build_module(cfg: DictConfig) -> AdversarialTraining:
@@ -73,7 +74,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
             **metrics,
             "run": run,
             "best_checkpoint": os.path.relpath(best_path, out_dir) if best_path else None,
-            "test_examples": len(datamodule.test_set),
+            "test_examples": len(datamodule.test_set) if getattr(datamodule, "test_set", None) is not None else None,  # unset under ddp_spawn
             "finished": not trainer.fast_dev_run and trainer.current_epoch >= trainer.max_epochs,
             "fast_dev_run": bool(trainer.fast_dev_run),
             "epochs": trainer.current_epoch,

@@ -30,6 +30,8 @@ class DefenseOutput:
 class Defense(ABC):
     """Computes the loss of one training batch."""
 
+    not_compilable: str = ""  # why a torch.compile'd backbone would change what this defense does ("": it would not)
+
     @abstractmethod
     def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
         """Loss to minimise on the batch (x, y), x in [0, 1]."""

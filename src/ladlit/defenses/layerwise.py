@@ -66,6 +66,10 @@ class LayerwiseDefense(Defense):
         eta_warmup_epochs: eta grows linearly over this many epochs (0: constant).
     """
 
+    # measured (experiments/check_compile_hooks.py): a compiled backbone skips hooks added after
+    # compilation, so LAD would silently train as its base defense
+    not_compilable = "torch.compile skips the hooks that inject the hidden-state perturbations"
+
     def __init__(
         self,
         base: InputAdversarial | None = None,

@@ -1,0 +1,28 @@
+"""What the command-line tools print: one console (stderr), and errors as one clear message."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable
+
+from hydra.errors import InstantiationException
+from rich.console import Console
+
+from ladlit.errors import LadlitError
+
+console = Console(stderr=True)
+
+
+def report_errors(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user-facing errors into one message and exit code 2, without a traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return main(*args, **kwargs)
+        except (LadlitError, InstantiationException) as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+    return wrapper

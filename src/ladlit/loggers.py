@@ -1,0 +1,37 @@
+"""Experiment loggers of a run (CSV, W&B, TensorBoard), configured by `conf/logger/`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+
+def build_loggers(cfg: DictConfig | None, save_dir: Path, run: Mapping[str, Any] | None = None) -> list[Any]:
+    """Instantiate each configured logger. W&B: offline without an API key, grouped by sweep,
+    tagged with the run's dataset, model, base defense and scheme (`run`, from describe_run)."""
+    loggers = []
+    for name, node in (cfg or {}).items():
+        kwargs: dict[str, Any] = {"save_dir": str(save_dir)}
+        if "WandbLogger" in node.get("_target_", ""):
+            if node.get("offline") is None:
+                kwargs["offline"] = not (os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "online")
+            if node.get("group") is None:
+                kwargs["group"] = _sweep_name() or node.get("name")
+            if node.get("tags") is None and run:
+                kwargs["tags"] = [str(run[k]) for k in ("dataset", "model", "base", "scheme") if run.get(k) not in (None, "-")]
+        loggers.append(instantiate(node, **kwargs))
+    return loggers
+
+
+def _sweep_name() -> str | None:
+    """The multirun's sweep directory name, or None outside a Hydra multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir).name
