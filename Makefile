@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-slow bench clean
+.PHONY: install train test test-slow lint format bench mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,15 @@ train: $(STAMP)
 ## The test suite (< 10 min on 2 cores); slow and GPU checks are excluded.
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## Style: ruff lint and format check (CI runs it); `make format` rewrites in place.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 ## Real-data checks (need ../shared/data/cifar10-jpeg.tar.gz).
 test-slow: $(STAMP)

@@ -17,9 +17,8 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ladlit.data import InMemoryDataModule, to_unit_float
-
 from benchlib import RandomImages, header, pick_device, sync
+from ladlit.data import InMemoryDataModule, to_unit_float
 
 
 def epoch_seconds(loader, dm: InMemoryDataModule, device: torch.device) -> float:
@@ -42,7 +41,13 @@ def main() -> None:
     dm.setup()
     x, y = dm.train_set.tensors
     loaders = {
-        "per-image DataLoader (TensorDataset)": DataLoader(TensorDataset(x, y), batch_size=args.batch_size, shuffle=True, drop_last=True, pin_memory=device.type == "cuda"),
+        "per-image DataLoader (TensorDataset)": DataLoader(
+            TensorDataset(x, y),
+            batch_size=args.batch_size,
+            shuffle=True,
+            drop_last=True,
+            pin_memory=device.type == "cuda",
+        ),
         "ladlit, host arrays": dm.train_dataloader(),
     }
     if device.type == "cuda":

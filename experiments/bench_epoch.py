@@ -17,10 +17,9 @@ import time
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 
+from benchlib import QUIET_TRAINER, header, pick_device, sync
 from ladlit.config import compose_config
 from ladlit.train import build_module
-
-from benchlib import QUIET_TRAINER, header, pick_device, sync
 
 
 class EpochTimer(pl.Callback):
@@ -38,11 +37,23 @@ class EpochTimer(pl.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def epoch_seconds(preset: str, defense: str, model: str, train_subset: int | None, epochs: int, extra: list[str]) -> tuple[float, int]:
-    cfg = compose_config("train", [
-        f"trainer={preset}", f"defense={defense}", f"model={model}", "dataset=cifar10_jpeg", "dataset.val_size=0",
-        f"dataset.train_subset={train_subset or 'null'}", f"trainer.max_epochs={epochs}", "logger=csv", *extra,
-    ])
+def epoch_seconds(
+    preset: str, defense: str, model: str, train_subset: int | None, epochs: int, extra: list[str]
+) -> tuple[float, int]:
+    cfg = compose_config(
+        "train",
+        [
+            f"trainer={preset}",
+            f"defense={defense}",
+            f"model={model}",
+            "dataset=cifar10_jpeg",
+            "dataset.val_size=0",
+            f"dataset.train_subset={train_subset or 'null'}",
+            f"trainer.max_epochs={epochs}",
+            "logger=csv",
+            *extra,
+        ],
+    )
     pl.seed_everything(cfg.seed)
     datamodule, module, timer = instantiate(cfg.dataset), build_module(cfg), EpochTimer()
     trainer = instantiate(cfg.trainer, callbacks=[timer], **QUIET_TRAINER)
@@ -60,7 +71,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. train_attack_steps=10")
     args = parser.parse_args()
     print(header("bench_epoch", pick_device(), args.model, f"overrides: {' '.join(args.overrides) or '-'}"))
-    print("| defense | trainer preset | s/epoch (epoch %d) | images/s |" % args.epochs)
+    print(f"| defense | trainer preset | s/epoch (epoch {args.epochs}) | images/s |")
     print("|---|---|---:|---:|")
     for defense in args.defenses:
         for preset in args.presets:

@@ -8,17 +8,15 @@ iterations, 1 restart), with the accuracy each reaches.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from benchlib import header, pick_device
 from ladlit.attacks import APGDCE, FGSM, PGD, AutoAttack
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.evaluation import evaluate
-
-from benchlib import header, pick_device
 
 
 def main() -> None:
@@ -38,7 +36,12 @@ def main() -> None:
     dm = instantiate(run.dataset, eval_batch_size=args.batch_size)
     dm.setup("test")
     eps = run.eps
-    attacks = {"fgsm": FGSM(eps), "pgd20 (ours)": PGD(eps, steps=20), "cw (ours, 20 steps)": PGD(eps, steps=20, loss="margin"), "apgd-ce (torchattacks, 100 its)": APGDCE(eps, steps=100)}
+    attacks = {
+        "fgsm": FGSM(eps),
+        "pgd20 (ours)": PGD(eps, steps=20),
+        "cw (ours, 20 steps)": PGD(eps, steps=20, loss="margin"),
+        "apgd-ce (torchattacks, 100 its)": APGDCE(eps, steps=100),
+    }
     if args.autoattack:
         attacks["autoattack standard (torchattacks)"] = AutoAttack(eps)
     print(header("bench_eval", device, str(path), f"{args.n_examples} images", f"eps {eps * 255:.1f}/255"))

@@ -16,9 +16,8 @@ import time
 
 import torch
 
-from ladlit.defenses import PGDTraining
-
 from benchlib import build, header, pick_device, sync
+from ladlit.defenses import PGDTraining
 
 
 class FrozenParamsPGD(PGDTraining):
@@ -39,7 +38,14 @@ class FrozenParamsPGD(PGDTraining):
 
 
 MODELS = ["resnet20", "preact_resnet18"]
-DEFENSES = {"pgd": "pgd", "lad": "lad", "lad_sm": "lad_sm", "trades": "trades", "trades+lad": "lad_trades", "trades+lad_sm": "lad_sm_trades"}
+DEFENSES = {
+    "pgd": "pgd",
+    "lad": "lad",
+    "lad_sm": "lad_sm",
+    "trades": "trades",
+    "trades+lad": "lad_trades",
+    "trades+lad_sm": "lad_sm_trades",
+}
 
 
 def defenses(model: str, steps: int) -> dict[str, object]:
@@ -66,7 +72,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     device = pick_device()
-    print(header("bench_step", device, f"batch {args.batch_size}", f"{args.attack_steps} attack steps", f"median of {args.repeats}"))
+    print(
+        header(
+            "bench_step",
+            device,
+            f"batch {args.batch_size}",
+            f"{args.attack_steps} attack steps",
+            f"median of {args.repeats}",
+        )
+    )
     print("| model | defense | s/step | ratio to base |")
     print("|---|---|---:|---:|")
     for model_name in args.models:
@@ -77,7 +91,7 @@ def main() -> None:
         y = torch.randint(0, 10, (args.batch_size,), device=device)
         named = defenses(model_name, args.attack_steps)
         times: dict[str, list[float]] = {k: [] for k in named}
-        for k, d in named.items():  # warm-up
+        for d in named.values():  # warm-up
             time_step(net, d, optimizer, x, y)
         for _ in range(args.repeats):
             for k, d in named.items():

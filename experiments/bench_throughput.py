@@ -17,10 +17,9 @@ import time
 import pytorch_lightning as pl
 import torch
 
+from benchlib import QUIET_TRAINER, RandomImages, build, header, pick_device, sync
 from ladlit.data import to_unit_float
 from ladlit.module import AdversarialTraining
-
-from benchlib import QUIET_TRAINER, RandomImages, build, header, pick_device, sync
 
 MODELS = ["resnet20", "preact_resnet18", "wrn34_10"]
 DEFENSES = ["none", "pgd", "trades", "lad", "lad_sm"]
@@ -49,7 +48,14 @@ def lightning_path(model_name: str, defense_name: str, steps: int, batch_size: i
     optimizer = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
     module = AdversarialTraining(*build(model_name, defense_name, 10), optimizer)
     dm = RandomImages(n=steps * batch_size, batch_size=batch_size)
-    trainer = pl.Trainer(accelerator=device.type, devices=1, max_epochs=1, inference_mode=False, use_distributed_sampler=False, **QUIET_TRAINER)
+    trainer = pl.Trainer(
+        accelerator=device.type,
+        devices=1,
+        max_epochs=1,
+        inference_mode=False,
+        use_distributed_sampler=False,
+        **QUIET_TRAINER,
+    )
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     sync(device)
@@ -65,7 +71,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     device = pick_device()
-    print(header("bench_throughput", device, f"pytorch-lightning {pl.__version__}", f"batch {args.batch_size}", f"{args.steps} steps", f"median of {args.repeats}"))
+    print(
+        header(
+            "bench_throughput",
+            device,
+            f"pytorch-lightning {pl.__version__}",
+            f"batch {args.batch_size}",
+            f"{args.steps} steps",
+            f"median of {args.repeats}",
+        )
+    )
     print("| model | defense | plain (img/s) | Lightning (img/s) | Lightning time / plain time |")
     print("|---|---|---:|---:|---:|")
     for model_name in args.models:
@@ -77,7 +92,10 @@ def main() -> None:
                 times["lightning"].append(lightning_path(model_name, defense_name, args.steps, args.batch_size, device))
             plain, light = (statistics.median(times[k]) for k in ("plain", "lightning"))
             images = args.steps * args.batch_size
-            print(f"| {model_name} | {defense_name} | {images / plain:.1f} | {images / light:.1f} | {light / plain:.3f} |", flush=True)
+            print(
+                f"| {model_name} | {defense_name} | {images / plain:.1f} | {images / light:.1f} | {light / plain:.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,13 @@ from ladlit.data import ImageArrays, InMemoryDataModule
 from ladlit.defenses import Defense
 
 # Trainer arguments of a timing run: nothing written, nothing printed, no validation
-QUIET_TRAINER = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False, "limit_val_batches": 0}
+QUIET_TRAINER = {
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+    "limit_val_batches": 0,
+}
 
 
 def pick_device() -> torch.device:
@@ -37,7 +43,9 @@ def sync(device: torch.device) -> None:
 
 def build(model: str, defense: str, attack_steps: int) -> tuple[nn.Module, Defense]:
     """The backbone and defense that `model=<model> defense=<defense> train_attack_steps=<k>` trains."""
-    cfg = compose_config("train", [f"model={model}", f"defense={defense}", f"train_attack_steps={attack_steps}", "dataset=cifar10"])
+    cfg = compose_config(
+        "train", [f"model={model}", f"defense={defense}", f"train_attack_steps={attack_steps}", "dataset=cifar10"]
+    )
     return instantiate(cfg.model), instantiate(cfg.defense)
 
 

@@ -14,10 +14,9 @@ import copy
 
 import torch
 
+from benchlib import header, pick_device
 from ladlit.defenses import LayerwiseDefense, PGDTraining
 from ladlit.models import CifarResNet
-
-from benchlib import header, pick_device
 
 
 def main() -> None:

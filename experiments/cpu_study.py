@@ -65,11 +65,30 @@ def finished(metrics: Path) -> bool:
         return False
 
 
-def study_seed(regime: str, arm: str, defense: str, overrides: list[str], seed: int, evals: list[str], attacks: str, n_examples: int, extra_eval: list[str]) -> None:
+def study_seed(
+    regime: str,
+    arm: str,
+    defense: str,
+    overrides: list[str],
+    seed: int,
+    evals: list[str],
+    attacks: str,
+    n_examples: int,
+    extra_eval: list[str],
+) -> None:
     run_dir, result_dir = OUTPUTS / regime / arm / f"seed{seed}", RESULTS / regime / arm / f"seed{seed}"
     log = run_dir.parent / f"seed{seed}.log"
     if not finished(result_dir / "metrics.json"):
-        cmd = [sys.executable, "-m", "ladlit.train", f"experiment={regime}", f"defense={defense}", *overrides, f"seed={seed}", f"hydra.run.dir={run_dir}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ladlit.train",
+            f"experiment={regime}",
+            f"defense={defense}",
+            *overrides,
+            f"seed={seed}",
+            f"hydra.run.dir={run_dir}",
+        ]
         run(cmd, log)
         result_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(run_dir / "metrics.json", result_dir / "metrics.json")
@@ -79,7 +98,17 @@ def study_seed(regime: str, arm: str, defense: str, overrides: list[str], seed: 
         if not ckpt.is_file():
             print(f"skip eval of {ckpt}: not on this machine (retrain to evaluate)", file=sys.stderr)
             continue
-        cmd = [sys.executable, "-m", "ladlit.eval", f"ckpt={ckpt}", f"attack=[{attacks}]", f"n_examples={n_examples}", "sanity_examples=0", "eps_sweep=[]", *extra_eval]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ladlit.eval",
+            f"ckpt={ckpt}",
+            f"attack=[{attacks}]",
+            f"n_examples={n_examples}",
+            "sanity_examples=0",
+            "eps_sweep=[]",
+            *extra_eval,
+        ]
         run(cmd, log)
         (result_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         for name in ("metrics.json", "metrics.md"):
@@ -88,19 +117,29 @@ def study_seed(regime: str, arm: str, defense: str, overrides: list[str], seed: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[9:15]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="\n".join(__doc__.splitlines()[9:15]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--regime", required=True, help="experiment config: cpu_study | cpu_study_overfit")
     parser.add_argument("--arm", required=True, help="defense config: pgd | lad | lad_sm | trades | ...")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--eval", nargs="*", default=[], choices=["best", "last"], help="checkpoints to evaluate after training")
+    parser.add_argument(
+        "--eval", nargs="*", default=[], choices=["best", "last"], help="checkpoints to evaluate after training"
+    )
     parser.add_argument("--attacks", default="pgd20,cw", help="attack configs for the evaluation")
     parser.add_argument("--n-examples", type=int, default=5000)
-    parser.add_argument("--eval-args", nargs="*", default=[], help="extra ladlit.eval overrides, e.g. layer_profile=true")
+    parser.add_argument(
+        "--eval-args", nargs="*", default=[], help="extra ladlit.eval overrides, e.g. layer_profile=true"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the arm, e.g. defense.eta=0.001")
     args = parser.parse_args()
     arm = arm_name(args.arm, args.overrides)
     for seed in args.seeds:
-        study_seed(args.regime, arm, args.arm, args.overrides, seed, args.eval, args.attacks, args.n_examples, args.eval_args)
+        study_seed(
+            args.regime, arm, args.arm, args.overrides, seed, args.eval, args.attacks, args.n_examples, args.eval_args
+        )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def tiny_net(seed: int = 0, channels: int = 3, num_classes: int = 10) -> CifarResNet:
     """Three basic blocks, two of them transitions; eval-ready in milliseconds."""
     torch.manual_seed(seed)
-    return CifarResNet(num_classes=num_classes, mean=[0.5] * channels, std=[0.25] * channels, depth=8, widths=(8, 16, 32))
+    return CifarResNet(
+        num_classes=num_classes, mean=[0.5] * channels, std=[0.25] * channels, depth=8, widths=(8, 16, 32)
+    )
 
 
 @pytest.fixture
@@ -33,9 +35,13 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(8, 3, 16, 16, generator=g), torch.randint(0, 10, (8,), generator=g)
 
 
-def compose_config(name: str, overrides: list[str] | tuple[str, ...] = (), output_dir: Path | None = None) -> DictConfig:
+def compose_config(
+    name: str, overrides: list[str] | tuple[str, ...] = (), output_dir: Path | None = None
+) -> DictConfig:
     """The real config from conf/ with overrides, data from ../shared/data, runs writing to `output_dir`."""
-    return ladlit.config.compose_config(name, [*overrides, f"data_dir={SHARED_DATA}"], output_dir or REPO / "outputs" / "tests")
+    return ladlit.config.compose_config(
+        name, [*overrides, f"data_dir={SHARED_DATA}"], output_dir or REPO / "outputs" / "tests"
+    )
 
 
 def quickstart_config(tmp_path: Path, *overrides: str) -> DictConfig:
@@ -56,7 +62,7 @@ def trained_digits_net():
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     x_train, y_train = dm.train_set.tensors
     x_train = x_train.float() / 255
-    for epoch in range(8):
+    for _ in range(8):
         for idx in torch.randperm(len(y_train)).split(64):
             opt.zero_grad()
             F.cross_entropy(net(x_train[idx]), y_train[idx]).backward()

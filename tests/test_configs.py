@@ -39,11 +39,18 @@ def test_eval_config_composes_with_several_attacks():
 @pytest.mark.parametrize("defense", ["none", "pgd", "trades", "lad", "lad_sm", "lad_sm defense@defense.base=trades"])
 def test_cli_fast_dev_run(defense, tmp_path):
     cmd = [
-        sys.executable, "-m", "ladlit.train", "experiment=quickstart", *f"defense={defense}".split(),
-        "trainer.fast_dev_run=true", "train_attack_steps=2",
+        sys.executable,
+        "-m",
+        "ladlit.train",
+        "experiment=quickstart",
+        *f"defense={defense}".split(),
+        "trainer.fast_dev_run=true",
+        "train_attack_steps=2",
         f"hydra.run.dir={tmp_path}",
     ]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
+    result = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"}
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pgd20" in result.stdout + result.stderr
 
@@ -61,8 +68,17 @@ def test_wandb_logger_goes_offline_without_a_key(tmp_path, monkeypatch):
 
 def test_multirun_of_two_jobs_gets_two_directories(tmp_path):
     cmd = [
-        sys.executable, "-m", "ladlit.train", "-m", "experiment=quickstart", "defense=none,pgd", "defense.steps=1",
-        "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", f"hydra.sweep.dir={tmp_path}",
+        sys.executable,
+        "-m",
+        "ladlit.train",
+        "-m",
+        "experiment=quickstart",
+        "defense=none,pgd",
+        "defense.steps=1",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        f"hydra.sweep.dir={tmp_path}",
     ]
     tmp_path.mkdir(exist_ok=True)
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -121,7 +137,11 @@ def test_study_configs_run_with_fast_dev_run(experiment, defense, tmp_path):
 
     if not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file():
         pytest.skip("needs ../shared/data/cifar10-jpeg.tar.gz")
-    cfg = compose_config("train", [f"experiment={experiment}", f"defense={defense}", "trainer.fast_dev_run=true", "dataset.eval_batch_size=64"], output_dir=tmp_path)
+    cfg = compose_config(
+        "train",
+        [f"experiment={experiment}", f"defense={defense}", "trainer.fast_dev_run=true", "dataset.eval_batch_size=64"],
+        output_dir=tmp_path,
+    )
     assert cfg.trainer.precision == "bf16-mixed" and cfg.speed.channels_last and cfg.dataset.test_subset == 5000
     steps = cfg.defense.steps if defense == "pgd" else cfg.defense.base.steps
     assert steps == 3 and cfg.dataset.train_subset == (16384 if experiment == "cpu_study" else 1000)

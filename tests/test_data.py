@@ -10,10 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import SHARED_DATA
 from ladlit.data import DigitsDataModule, JpegTarballDataModule
 from ladlit.data.augment import random_crop, random_hflip
-
-from conftest import SHARED_DATA
 
 
 def test_random_crop_is_a_shift_of_the_zero_padded_image():
@@ -57,11 +56,20 @@ def _make_tarball(path, n_per_class=3):
 
 def test_tarball_decodes_labels_with_their_images_interleaved_and_caches(tmp_path):
     _make_tarball(tmp_path / "toy.tar.gz", n_per_class=20)
-    dm = JpegTarballDataModule(path=str(tmp_path / "toy.tar.gz"), cache_dir=str(tmp_path / "cache"), classes=["airplane", "cat"], num_classes=2, mean=[0.5] * 3, std=[0.5] * 3)
+    dm = JpegTarballDataModule(
+        path=str(tmp_path / "toy.tar.gz"),
+        cache_dir=str(tmp_path / "cache"),
+        classes=["airplane", "cat"],
+        num_classes=2,
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+    )
     arrays = dm.load()
     assert arrays.x_train.shape == (40, 4, 4, 3)
     # airplane = 0 as given; each image keeps its label (pixel value 40 * folder index + i)
-    assert sorted(zip(arrays.y_train.tolist(), arrays.x_train[:, 0, 0, 0].tolist())) == [(0, 40 + i) for i in range(20)] + [(1, i) for i in range(20)]
+    assert sorted(zip(arrays.y_train.tolist(), arrays.x_train[:, 0, 0, 0].tolist())) == [
+        (0, 40 + i) for i in range(20)
+    ] + [(1, i) for i in range(20)]
     # class folders are interleaved: the first 10 test images hold both classes (sorted by name they would not)
     assert set(arrays.y_test[:10].tolist()) == {0, 1}
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
@@ -76,9 +84,13 @@ def test_batches_reach_the_model_in_unit_range():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file(), reason="needs ../shared/data/cifar10-jpeg.tar.gz")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file(), reason="needs ../shared/data/cifar10-jpeg.tar.gz"
+)
 def test_cifar10_jpeg_is_real_cifar10(tmp_path):
-    dm = JpegTarballDataModule(path=str(SHARED_DATA / "cifar10-jpeg.tar.gz"), num_classes=10, mean=[0.5] * 3, std=[0.5] * 3)
+    dm = JpegTarballDataModule(
+        path=str(SHARED_DATA / "cifar10-jpeg.tar.gz"), num_classes=10, mean=[0.5] * 3, std=[0.5] * 3
+    )
     arrays = dm.load()
     assert arrays.x_train.shape == (50000, 32, 32, 3) and arrays.x_test.shape == (10000, 32, 32, 3)
     assert np.bincount(arrays.y_train).tolist() == [5000] * 10

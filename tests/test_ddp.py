@@ -7,9 +7,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from ladlit.train import train
-
 from conftest import quickstart_config
+from ladlit.train import train
 
 COMMON = [
     "defense=none",  # deterministic: no random starts, so both runs do the same arithmetic
@@ -36,9 +35,17 @@ class FreezeBatchNormStatistics(pl.Callback):
 def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
     freeze = [FreezeBatchNormStatistics()]
     train(quickstart_config(tmp_path / "single", *COMMON, "dataset.batch_size=64"), extra_callbacks=freeze)
-    ddp_overrides = ["dataset.batch_size=32", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn"]
+    ddp_overrides = [
+        "dataset.batch_size=32",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp_spawn",
+    ]
     train(quickstart_config(tmp_path / "ddp", *COMMON, *ddp_overrides), extra_callbacks=freeze)
-    single, ddp = (torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=False) for d in ("single", "ddp"))
+    single, ddp = (
+        torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=False) for d in ("single", "ddp")
+    )
     assert single["global_step"] == ddp["global_step"] == 3
     for key, value in single["state_dict"].items():
         torch.testing.assert_close(ddp["state_dict"][key], value, rtol=1e-4, atol=1e-5, msg=key)

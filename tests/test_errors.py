@@ -7,12 +7,11 @@ import sys
 
 import pytest
 
-from ladlit.config import validate_config
+from conftest import REPO, compose_config, tiny_net
 from ladlit.checkpoints import load_checkpoint, load_weights
+from ladlit.config import validate_config
 from ladlit.data import JpegTarballDataModule, TorchvisionDataModule
 from ladlit.errors import CheckpointError, ConfigError, DataNotFoundError
-
-from conftest import REPO, compose_config, tiny_net
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conftest import tiny_net
 from ladlit.defenses import TRADES, LayerwiseDefense, PGDTraining
 from ladlit.defenses.hooks import AdjointInjector
 from ladlit.defenses.layerwise import normalize_adjoint
 from ladlit.models import CifarResNet, PreActResNet, WideResNet, find_residual_blocks
-
-from conftest import tiny_net
 
 BASES = {"pgd": lambda: PGDTraining(steps=3), "trades": lambda: TRADES(steps=3)}
 
@@ -141,7 +140,11 @@ def test_lad_and_lad_sm_differ(batch):
     losses = []
     for scheme in ("lie_trotter", "strang_marchuk"):
         torch.manual_seed(0)
-        losses.append(LayerwiseDefense(base=PGDTraining(steps=3, bn_mode="eval"), scheme=scheme, eta=0.05).training_loss(tiny_net().eval(), x, y).loss)
+        losses.append(
+            LayerwiseDefense(base=PGDTraining(steps=3, bn_mode="eval"), scheme=scheme, eta=0.05)
+            .training_loss(tiny_net().eval(), x, y)
+            .loss
+        )
     assert not torch.allclose(losses[0], losses[1])
 
 
@@ -176,7 +179,9 @@ def test_works_on_torchvision_resnet_blocks():
     blocks = find_residual_blocks(net, types=["BasicBlock"])
     assert len(blocks) == 8
     x, y = torch.rand(2, 3, 32, 32), torch.randint(0, 10, (2,))
-    defense = LayerwiseDefense(base=PGDTraining(steps=1), scheme="strang_marchuk", block_types=["BasicBlock"], eta=[0.01, 0.02, 0.03, 0.04])
+    defense = LayerwiseDefense(
+        base=PGDTraining(steps=1), scheme="strang_marchuk", block_types=["BasicBlock"], eta=[0.01, 0.02, 0.03, 0.04]
+    )
     out = defense.training_loss(net.train(), x, y)
     assert torch.isfinite(out.loss)
     assert len(defense.diagnostics()) == 16
@@ -216,7 +221,9 @@ def test_detach_false_differentiates_through_the_adjoints(batch):
     for detach in (True, False):
         net = tiny_net().train()
         torch.manual_seed(0)
-        LayerwiseDefense(base=PGDTraining(steps=2), eta=0.1, detach=detach, normalize="none").training_loss(net, x, y).loss.backward()
+        LayerwiseDefense(base=PGDTraining(steps=2), eta=0.1, detach=detach, normalize="none").training_loss(
+            net, x, y
+        ).loss.backward()
         grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
     assert torch.isfinite(grads[1]).all()
     assert not torch.allclose(grads[0], grads[1])
@@ -243,13 +250,18 @@ def test_every_model_family_trains_with_both_schemes(make, scheme):
 
 
 def test_warns_once_when_the_perturbation_stops_learning(tmp_path):
+    from conftest import quickstart_config
     from ladlit.defenses.layerwise import LearningStalledWarning
     from ladlit.train import train
 
-    from conftest import quickstart_config
-
     # digits, batch 16: 72 steps per epoch, so the check (after 100 steps) runs at the end of epoch 2
-    short = ["trainer.max_epochs=3", "dataset.batch_size=16", "train_attack_steps=1", "trainer.limit_val_batches=1", "dataset.test_subset=32"]
+    short = [
+        "trainer.max_epochs=3",
+        "dataset.batch_size=16",
+        "train_attack_steps=1",
+        "trainer.limit_val_batches=1",
+        "dataset.test_subset=32",
+    ]
     with pytest.warns(LearningStalledWarning, match=r"defense.eta=5.0 .*still at chance") as record:
         train(quickstart_config(tmp_path / "absurd", "defense=lad", "defense.eta=5.0", *short))
     assert sum(isinstance(w.message, LearningStalledWarning) for w in record) == 1

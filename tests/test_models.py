@@ -27,7 +27,9 @@ def test_model_shapes_blocks_and_size(name):
 def test_residual_blocks_are_in_forward_order():
     net = CifarResNet(depth=20).eval()
     order = []
-    handles = [b.register_forward_hook(lambda m, i, o, k=k: order.append(k)) for k, b in enumerate(net.residual_blocks())]
+    handles = [
+        b.register_forward_hook(lambda m, i, o, k=k: order.append(k)) for k, b in enumerate(net.residual_blocks())
+    ]
     net(torch.rand(1, 3, 32, 32))
     for h in handles:
         h.remove()
@@ -35,7 +37,9 @@ def test_residual_blocks_are_in_forward_order():
 
 
 def test_wrn_34_10_is_the_standard_size():
-    assert sum(p.numel() for p in WideResNet(depth=34, widen_factor=10).parameters()) / 1e6 == pytest.approx(46.16, abs=0.01)
+    assert sum(p.numel() for p in WideResNet(depth=34, widen_factor=10).parameters()) / 1e6 == pytest.approx(
+        46.16, abs=0.01
+    )
 
 
 def test_find_blocks_by_name_pattern_in_foreign_models():

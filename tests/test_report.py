@@ -11,27 +11,56 @@ import math
 
 import pytest
 
+from conftest import compose_config, quickstart_config
 from ladlit.eval import evaluate_checkpoint
 from ladlit.evaluation.report import find_runs, summarize
 from ladlit.report import main as report_main
 from ladlit.train import train
 
-from conftest import compose_config, quickstart_config
-
 PGD = {"_target_": "ladlit.defenses.PGDTraining", "eps": 0.03, "steps": 5}
 
 
 def lad(eta: float, scheme: str = "lie_trotter") -> dict:
-    return {"_target_": "ladlit.defenses.LayerwiseDefense", "scheme": scheme, "eta": eta, "normalize": "rms", "base": PGD}
+    return {
+        "_target_": "ladlit.defenses.LayerwiseDefense",
+        "scheme": scheme,
+        "eta": eta,
+        "normalize": "rms",
+        "base": PGD,
+    }
 
 
 def write_run(root, name, seed, defense, clean, pgd20, subset=8192, n=5000, **train_extra):
     """A finished run's metrics.json as `ladlit.train` writes it."""
     layerwise = "Layerwise" in defense["_target_"]
-    run = {"base": "pgd", "scheme": defense.get("scheme", "-") if layerwise else "-", "eta": defense.get("eta", "-"), "seed": seed, "eps": 0.03, "dataset": "cifar10_jpeg", "model": "resnet20"}
-    config = {"seed": seed, "eps": 0.03, "defense": defense, "dataset": {"train_subset": subset, "path": f"/data/{seed}"}, "trainer": {"max_epochs": 10}, "output_dir": f"/out/{name}"}
-    data = {"test/acc_clean": clean, "test/acc_pgd20": pgd20, "run": run, "config": config, "finished": True, "fast_dev_run": False,
-            "best_checkpoint": "checkpoints/best.ckpt", "test_examples": n, **train_extra}
+    run = {
+        "base": "pgd",
+        "scheme": defense.get("scheme", "-") if layerwise else "-",
+        "eta": defense.get("eta", "-"),
+        "seed": seed,
+        "eps": 0.03,
+        "dataset": "cifar10_jpeg",
+        "model": "resnet20",
+    }
+    config = {
+        "seed": seed,
+        "eps": 0.03,
+        "defense": defense,
+        "dataset": {"train_subset": subset, "path": f"/data/{seed}"},
+        "trainer": {"max_epochs": 10},
+        "output_dir": f"/out/{name}",
+    }
+    data = {
+        "test/acc_clean": clean,
+        "test/acc_pgd20": pgd20,
+        "run": run,
+        "config": config,
+        "finished": True,
+        "fast_dev_run": False,
+        "best_checkpoint": "checkpoints/best.ckpt",
+        "test_examples": n,
+        **train_extra,
+    }
     path = root / name
     path.mkdir(parents=True)
     (path / "metrics.json").write_text(json.dumps(data))
@@ -52,17 +81,41 @@ def rows_by_label(tmp_path, *extra):
 
 def test_eval_numbers_take_precedence_over_training_test_metrics(tmp_path):
     run = write_run(tmp_path, "a", 0, PGD, clean=0.50, pgd20=0.30)
-    write_eval(run, [{"checkpoint": "best.ckpt", "n_examples": 5000, "eps": 0.03, "accuracy": {"clean": 0.51, "pgd20": 0.25, "cw": 0.24}}])
+    write_eval(
+        run,
+        [
+            {
+                "checkpoint": "best.ckpt",
+                "n_examples": 5000,
+                "eps": 0.03,
+                "accuracy": {"clean": 0.51, "pgd20": 0.25, "cw": 0.24},
+            }
+        ],
+    )
     (row,) = summarize(find_runs([tmp_path], []))
     assert row.cell("pgd20")[0] == 0.25 and row.cell("clean")[0] == 0.51 and row.cell("cw")[0] == 0.24
 
 
 def test_different_test_sets_are_separate_rows_with_their_n(tmp_path):
     run = write_run(tmp_path, "a", 0, PGD, clean=0.50, pgd20=0.30)
-    write_eval(run, [{"checkpoint": "best.ckpt", "n_examples": 1000, "eps": 0.03, "accuracy": {"clean": 0.60, "autoattack": 0.20}},
-                     {"checkpoint": "last.ckpt", "n_examples": 5000, "eps": 0.03, "accuracy": {"clean": 0.55, "pgd20": 0.22}}])
+    write_eval(
+        run,
+        [
+            {
+                "checkpoint": "best.ckpt",
+                "n_examples": 1000,
+                "eps": 0.03,
+                "accuracy": {"clean": 0.60, "autoattack": 0.20},
+            },
+            {"checkpoint": "last.ckpt", "n_examples": 5000, "eps": 0.03, "accuracy": {"clean": 0.55, "pgd20": 0.22}},
+        ],
+    )
     rows = summarize(find_runs([tmp_path], []))
-    assert {(r.checkpoint, r.n): r.cell("clean")[0] for r in rows} == {("best.ckpt", 5000): 0.50, ("best.ckpt", 1000): 0.60, ("last.ckpt", 5000): 0.55}
+    assert {(r.checkpoint, r.n): r.cell("clean")[0] for r in rows} == {
+        ("best.ckpt", 5000): 0.50,
+        ("best.ckpt", 1000): 0.60,
+        ("last.ckpt", 5000): 0.55,
+    }
     table = rows_by_label(tmp_path)
     assert "| pgd | best.ckpt | 1000 | 1 | 60.00 |" in table and "| pgd | last.ckpt | 5000 | 1 | 55.00 |" in table
 
@@ -73,7 +126,12 @@ def test_label_shows_every_defense_key_that_differs(tmp_path):
     write_run(tmp_path, "lad2", 0, lad(0.003), 0.47, 0.32)
     write_run(tmp_path, "sm", 0, lad(0.001, "strang_marchuk"), 0.46, 0.33)
     table = rows_by_label(tmp_path)
-    for line in ("| pgd | best.ckpt", "| pgd+lie_trotter eta=0.001 |", "| pgd+lie_trotter eta=0.003 |", "| pgd+strang_marchuk eta=0.001 |"):
+    for line in (
+        "| pgd | best.ckpt",
+        "| pgd+lie_trotter eta=0.001 |",
+        "| pgd+lie_trotter eta=0.003 |",
+        "| pgd+strang_marchuk eta=0.001 |",
+    ):
         assert line in table, table
 
 
@@ -131,21 +189,33 @@ def test_unfinished_fast_dev_run_and_truncated_runs_are_left_out_with_a_note(tmp
     notes: list[str] = []
     runs = find_runs([tmp_path], notes)
     assert [r.path.name for r in runs] == ["ok"]
-    assert any("fast_dev_run" in n for n in notes) and any("unfinished" in n for n in notes) and any("not readable" in n for n in notes)
+    assert (
+        any("fast_dev_run" in n for n in notes)
+        and any("unfinished" in n for n in notes)
+        and any("not readable" in n for n in notes)
+    )
     assert report_main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "note: left out" in out and "Traceback" not in out
 
 
-
 def test_train_eval_report_end_to_end(tmp_path):
     runs = tmp_path / "runs"
-    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "dataset.test_subset=64", "train_attack_steps=2"]
+    short = [
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "dataset.test_subset=64",
+        "train_attack_steps=2",
+    ]
     results = {}
     for seed in (0, 1):
         run_dir = runs / f"seed{seed}"
         results[seed] = train(quickstart_config(run_dir, f"seed={seed}", *short))
-        cfg = compose_config("eval", [f"ckpt={run_dir}", "attack=[fgsm]", "n_examples=48", "sanity_examples=0", "eps_sweep=[0.0,0.1,0.2]"])
+        cfg = compose_config(
+            "eval",
+            [f"ckpt={run_dir}", "attack=[fgsm]", "n_examples=48", "sanity_examples=0", "eps_sweep=[0.0,0.1,0.2]"],
+        )
         entries = evaluate_checkpoint(cfg)
         (fgsm,) = [e for k, e in entries.items() if "| fgsm |" in k]
         assert fgsm["eps"] == 0.1 and fgsm["n_examples"] == 48  # the run's own eps

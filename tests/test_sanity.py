@@ -50,7 +50,9 @@ class ZeroGradient(Rule):  # shattered/obfuscated gradients, e.g. a non-differen
         return torch.zeros(len(x))
 
 
-class GradientOnlyOnPixelGrid(Rule):  # informative at clean (uint8) inputs only: FGSM works, PGD's random start does not
+class GradientOnlyOnPixelGrid(
+    Rule
+):  # informative at clean (uint8) inputs only: FGSM works, PGD's random start does not
     def __call__(self, x):
         off = (x * 255 - (x * 255).round()).abs().flatten(1).amax(1)
         return (off < 1e-3).float()

@@ -6,13 +6,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import compose_config, tiny_net
 from ladlit.data import DigitsDataModule
 from ladlit.data.base import ShardedOrder
 from ladlit.defenses import LayerwiseDefense, PGDTraining
 from ladlit.errors import ConfigError
 from ladlit.module import AdversarialTraining
-
-from conftest import compose_config, tiny_net
 
 
 def _sgd(params):
@@ -21,7 +20,11 @@ def _sgd(params):
 
 # (TRADES is left out: its first inner step takes the sign of a KL gradient that is ~0 at the
 # clean point, so float-level differences between layouts flip signs and the runs diverge.)
-@pytest.mark.parametrize("defense", [PGDTraining(steps=2), LayerwiseDefense(PGDTraining(steps=2), scheme="strang_marchuk", eta=0.1)], ids=["pgd", "lad_sm"])
+@pytest.mark.parametrize(
+    "defense",
+    [PGDTraining(steps=2), LayerwiseDefense(PGDTraining(steps=2), scheme="strang_marchuk", eta=0.1)],
+    ids=["pgd", "lad_sm"],
+)
 def test_channels_last_step_equals_the_default_layout(defense, batch):
     results = []
     for channels_last in (False, True):

@@ -8,16 +8,17 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from ladlit.train import train
-
 from conftest import quickstart_config
+from ladlit.train import train
 
 
 @pytest.fixture(scope="module")
 def quickstart_runs(tmp_path_factory):
     """Natural and PGD-AT training with the same budget (8 epochs of the quickstart)."""
     return {
-        defense: train(quickstart_config(tmp_path_factory.mktemp(defense), f"defense={defense}", "trainer.max_epochs=8"))
+        defense: train(
+            quickstart_config(tmp_path_factory.mktemp(defense), f"defense={defense}", "trainer.max_epochs=8")
+        )
         for defense in ("none", "pgd")
     }
 
@@ -68,7 +69,10 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     with pytest.raises(RuntimeError, match="pre-empted"):
         train(quickstart_config(tmp_path / "b", *short), extra_callbacks=[_CrashMidEpoch(epoch=2)])
     resumed = train(quickstart_config(tmp_path / "b", *short))  # same run dir: resumes from last.ckpt
-    weights = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"] for d in (tmp_path / "a", tmp_path / "b")]
+    weights = [
+        torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        for d in (tmp_path / "a", tmp_path / "b")
+    ]
     for key in weights[0]:
         torch.testing.assert_close(weights[0][key], weights[1][key], rtol=1e-5, atol=1e-6)
     assert resumed == uninterrupted

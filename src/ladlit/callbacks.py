@@ -34,7 +34,9 @@ class EpochHistory(pl.Callback):
     def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         self._batch_start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._train_seconds += time.perf_counter() - self._batch_start
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
@@ -43,7 +45,15 @@ class EpochHistory(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         metrics = _scalars(trainer.callback_metrics, prefix="train/")
-        self.records.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics, **self._val, "train_seconds": self._train_seconds})
+        self.records.append(
+            {
+                "epoch": trainer.current_epoch,
+                "step": trainer.global_step,
+                **metrics,
+                **self._val,
+                "train_seconds": self._train_seconds,
+            }
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"records": self.records}
@@ -75,12 +85,21 @@ class PlainProgress(ProgressBar):
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         n = self.total_train_batches
         if self._enabled and self.every_n_steps and (batch_idx + 1) % self.every_n_steps == 0 and batch_idx + 1 < n:
             rate = (batch_idx + 1) * _batch_size(batch) / (time.perf_counter() - self._epoch_start)
             loss = trainer.callback_metrics.get("train/loss")
-            log.info("epoch %d step %d/%d  loss %.4f  %.0f img/s", trainer.current_epoch, batch_idx + 1, n, float(loss) if loss is not None else math.nan, rate)
+            log.info(
+                "epoch %d step %d/%d  loss %.4f  %.0f img/s",
+                trainer.current_epoch,
+                batch_idx + 1,
+                n,
+                float(loss) if loss is not None else math.nan,
+                rate,
+            )
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if not self._enabled:
@@ -88,8 +107,19 @@ class PlainProgress(ProgressBar):
         now = time.perf_counter()
         done = trainer.current_epoch + 1 - self._first_epoch
         left = (trainer.max_epochs - trainer.current_epoch - 1) * (now - self._fit_start) / max(done, 1)
-        shown = "  ".join(f"{k} {float(v):.4f}" for k, v in sorted(trainer.callback_metrics.items()) if k in ("train/loss", "train/acc") or k.startswith("val/acc_"))
-        log.info("epoch %d/%d  %s  %.0f s/epoch  %s left", trainer.current_epoch + 1, trainer.max_epochs, shown, now - self._epoch_start, _duration(left))
+        shown = "  ".join(
+            f"{k} {float(v):.4f}"
+            for k, v in sorted(trainer.callback_metrics.items())
+            if k in ("train/loss", "train/acc") or k.startswith("val/acc_")
+        )
+        log.info(
+            "epoch %d/%d  %s  %.0f s/epoch  %s left",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            shown,
+            now - self._epoch_start,
+            _duration(left),
+        )
 
 
 class RichProgress(RichProgressBar):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,7 +16,12 @@ def find_checkpoint(path: str | Path) -> Path:
     """`path` itself, or for a run directory its checkpoints/best.ckpt (else last.ckpt)."""
     path = Path(path).expanduser()
     if path.is_dir():
-        for candidate in (path / "checkpoints" / "best.ckpt", path / "checkpoints" / "last.ckpt", path / "best.ckpt", path / "last.ckpt"):
+        for candidate in (
+            path / "checkpoints" / "best.ckpt",
+            path / "checkpoints" / "last.ckpt",
+            path / "best.ckpt",
+            path / "last.ckpt",
+        ):
             if candidate.is_file():
                 return candidate
         raise CheckpointError(f"No checkpoints/best.ckpt or last.ckpt under run directory {path}.")
@@ -30,7 +36,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err}). Is the file complete?") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err}). Is the file complete?"
+        ) from None
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict or state_dict.")
     return dict(ckpt)
@@ -41,14 +49,20 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
-    shapes = [f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}" for k, v in own.items() if k in state_dict and state_dict[k].shape != v.shape]
+    shapes = [
+        f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
     if missing or unexpected or shapes:
         details = "; ".join(
             f"{label} ({len(items)}): {', '.join(items[:4])}{' ...' if len(items) > 4 else ''}"
             for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
             if items
         )
-        raise CheckpointError(f"{source} does not match the model {type(model).__name__}: {details}. Check the model= config.")
+        raise CheckpointError(
+            f"{source} does not match the model {type(model).__name__}: {details}. Check the model= config."
+        )
     model.load_state_dict(state_dict)
 
 

@@ -3,7 +3,8 @@ config before any training starts (`ladlit.config.validate_config`)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ladlit.errors import ConfigError
 
@@ -13,7 +14,14 @@ _RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "non_negative": (lambda v: v >= 0, ">= 0"),
 }
 # config key -> rule, wherever the key sits in the config tree
-KEY_RULES = {"eps": "unit", "alpha": "unit", "steps": "positive_int", "restarts": "positive_int", "beta": "non_negative", "eta": "non_negative"}
+KEY_RULES = {
+    "eps": "unit",
+    "alpha": "unit",
+    "steps": "positive_int",
+    "restarts": "positive_int",
+    "beta": "non_negative",
+    "eta": "non_negative",
+}
 
 
 def check_unit_interval(name: str, value: float) -> float:

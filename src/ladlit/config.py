@@ -4,8 +4,9 @@ scripts, notebooks and tests, and the checks every config passes before any work
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig, open_dict
 
@@ -65,6 +66,10 @@ def check_renamed_overrides(overrides: list[str]) -> None:
     for override in overrides:
         key, _, value = override.partition("=")
         if key == "defense.base" and re.fullmatch(r"\w+", value):
-            raise ConfigError(f"{override}: the base defense is a config node now; choose it with defense@defense.base={value}")
+            raise ConfigError(
+                f"{override}: the base defense is a config node now; choose it with defense@defense.base={value}"
+            )
         if layerwise and key.startswith("defense.") and key.removeprefix("defense.") in BASE_KEYS:
-            raise ConfigError(f"{override}: under a layer-wise defense the base's keys live in defense.base; write defense.base.{override.removeprefix('defense.')}")
+            raise ConfigError(
+                f"{override}: under a layer-wise defense the base's keys live in defense.base; write defense.base.{override.removeprefix('defense.')}"
+            )

@@ -23,7 +23,15 @@ from ladlit.checks import check_positive_int
 from ladlit.config import validate_config
 from ladlit.console import console, report_errors
 from ladlit.errors import CheckpointError
-from ladlit.evaluation import add_evaluations, evaluate, evaluation_key, first_examples, format_report, layer_profile, sanity_report
+from ladlit.evaluation import (
+    add_evaluations,
+    evaluate,
+    evaluation_key,
+    first_examples,
+    format_report,
+    layer_profile,
+    sanity_report,
+)
 from ladlit.runs import describe_run, device_name
 from ladlit.tables import accuracy_table
 
@@ -36,9 +44,14 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     path = find_checkpoint(cfg.ckpt)
     ckpt = load_checkpoint(path)
     run_config = (ckpt.get("hyper_parameters") or {}).get("run_config") or {}
-    model_cfg, dataset_cfg = cfg.get("model") or run_config.get("model"), cfg.get("dataset") or run_config.get("dataset")
+    model_cfg, dataset_cfg = (
+        cfg.get("model") or run_config.get("model"),
+        cfg.get("dataset") or run_config.get("dataset"),
+    )
     if model_cfg is None or dataset_cfg is None:
-        raise CheckpointError(f"{path} carries no ladlit run config: name the architecture and data, e.g. model=preact_resnet18 dataset=cifar10")
+        raise CheckpointError(
+            f"{path} carries no ladlit run config: name the architecture and data, e.g. model=preact_resnet18 dataset=cifar10"
+        )
     if cfg.eps is None:
         with open_dict(cfg):
             cfg.eps = run_config.get("eps", 8 / 255)
@@ -56,20 +69,38 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     common = {"checkpoint": path.name, "device": device_name(device), "date": time.strftime("%Y-%m-%d")}
     entries: dict[str, dict[str, Any]] = {
         evaluation_key(path.name, "+".join(attacks) or "clean", cfg.eps, n): {
-            **common, "eps": cfg.eps, "n_examples": n, "accuracy": accuracy, "seconds": seconds, "attacks": {k: repr(v) for k, v in attacks.items()},
+            **common,
+            "eps": cfg.eps,
+            "n_examples": n,
+            "accuracy": accuracy,
+            "seconds": seconds,
+            "attacks": {k: repr(v) for k, v in attacks.items()},
         }
     }
     if cfg.eps_sweep:
         sweep, _ = evaluate(net, loader, {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}, device, n)
-        entries[evaluation_key(path.name, "eps_sweep", None, n)] = {**common, "n_examples": n, "eps_sweep": {float(e): a for e, a in sweep.items() if e != "clean"}}
+        entries[evaluation_key(path.name, "eps_sweep", None, n)] = {
+            **common,
+            "n_examples": n,
+            "eps_sweep": {float(e): a for e, a in sweep.items() if e != "clean"},
+        }
     if cfg.sanity_examples:
         x, y = first_examples(loader, min(cfg.sanity_examples, n), device)
         checks = sanity_report(net, x, y, eps=cfg.eps)
-        entries[evaluation_key(path.name, "sanity", cfg.eps, len(y))] = {**common, "eps": cfg.eps, "n_examples": len(y), "sanity": [vars(c) for c in checks]}
+        entries[evaluation_key(path.name, "sanity", cfg.eps, len(y))] = {
+            **common,
+            "eps": cfg.eps,
+            "n_examples": len(y),
+            "sanity": [vars(c) for c in checks],
+        }
         console.print(format_report(checks), highlight=False, soft_wrap=True)
     if cfg.layer_profile:
         profile = layer_profile(net, loader, device, cfg.layer_profile_sizes, n)
-        entries[evaluation_key(path.name, "layer_profile", None, n)] = {**common, "n_examples": n, "layer_profile": profile}
+        entries[evaluation_key(path.name, "layer_profile", None, n)] = {
+            **common,
+            "n_examples": n,
+            "layer_profile": profile,
+        }
     add_evaluations(path.parent / "metrics.json", describe_run(run_config) if run_config else {}, entries)
     console.print(f"added {len(entries)} result(s) to {path.parent / 'metrics.json'} and metrics.md")
     return entries

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -14,7 +15,7 @@ def build_loggers(cfg: DictConfig | None, save_dir: Path, run: Mapping[str, Any]
     """Instantiate each configured logger. W&B: offline without an API key, grouped by sweep,
     tagged with the run's dataset, model, base defense and scheme (`run`, from describe_run)."""
     loggers = []
-    for name, node in (cfg or {}).items():
+    for node in (cfg or {}).values():
         kwargs: dict[str, Any] = {"save_dir": str(save_dir)}
         if "WandbLogger" in node.get("_target_", ""):
             if node.get("offline") is None:
@@ -22,7 +23,9 @@ def build_loggers(cfg: DictConfig | None, save_dir: Path, run: Mapping[str, Any]
             if node.get("group") is None:
                 kwargs["group"] = _sweep_name() or node.get("name")
             if node.get("tags") is None and run:
-                kwargs["tags"] = [str(run[k]) for k in ("dataset", "model", "base", "scheme") if run.get(k) not in (None, "-")]
+                kwargs["tags"] = [
+                    str(run[k]) for k in ("dataset", "model", "base", "scheme") if run.get(k) not in (None, "-")
+                ]
         loggers.append(instantiate(node, **kwargs))
     return loggers
 

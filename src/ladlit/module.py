@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -57,12 +58,16 @@ class AdversarialTraining(pl.LightningModule):
         self.val_attacks = dict(val_attacks or {})
         self.train_acc, self.train_loss = MeanMetric(), MeanMetric()
         names = ["clean", *self.val_attacks]
-        self.eval_acc = nn.ModuleDict({stage: nn.ModuleDict({n: MeanMetric() for n in names}) for stage in ("val", "test")})
+        self.eval_acc = nn.ModuleDict(
+            {stage: nn.ModuleDict({n: MeanMetric() for n in names}) for stage in ("val", "test")}
+        )
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if compile:
             if defense.not_compilable:
-                raise ConfigError(f"speed.compile=true cannot be used with {type(defense).__name__}: {defense.not_compilable}; set speed.compile=false")
+                raise ConfigError(
+                    f"speed.compile=true cannot be used with {type(defense).__name__}: {defense.not_compilable}; set speed.compile=false"
+                )
             self.net.compile()
 
     def forward(self, x: Tensor) -> Tensor:

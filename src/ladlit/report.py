@@ -13,7 +13,17 @@ import argparse
 import csv
 from pathlib import Path
 
-from ladlit.evaluation.report import Row, columns, differing_keys, find_runs, is_reference, label, paired_difference, summarize, tables
+from ladlit.evaluation.report import (
+    Row,
+    columns,
+    differing_keys,
+    find_runs,
+    is_reference,
+    label,
+    paired_difference,
+    summarize,
+    tables,
+)
 from ladlit.tables import markdown_table
 
 HEADLINE = ["choices.experiment", "choices.dataset", "choices.model", "dataset.train_subset", "trainer.max_epochs"]
@@ -31,7 +41,9 @@ def write_report(rows: list[Row], out: Path, reference: dict[str, str] | None) -
     """report.md and report.csv; returns the markdown."""
     grouped = tables(rows)
     context_keys = differing_keys([group[0].context for group in grouped.values()])
-    parts = ["# Results\n\nAccuracy (%) on the test set: mean ± std over distinct seeds (one seed: no ±); `n` is the number of test examples each number was measured on.\n"]
+    parts = [
+        "# Results\n\nAccuracy (%) on the test set: mean ± std over distinct seeds (one seed: no ±); `n` is the number of test examples each number was measured on.\n"
+    ]
     csv_rows = []
     for group in grouped.values():
         context = group[0].context
@@ -39,25 +51,73 @@ def write_report(rows: list[Row], out: Path, reference: dict[str, str] | None) -
         cols = columns(group)
         defense_keys = differing_keys([r.defense for r in group]) or ["method"]
         parts.append(f"## {heading}  (eps = {group[0].eps * 255:.4g}/255)\n")
-        body = [(label(r.defense, defense_keys), r.checkpoint, r.n, r.seeds, *(_pct(r.cell(c)) for c in cols)) for r in group]
-        parts.append(markdown_table(["defense", "checkpoint", "n", "seeds", *cols], body, right=range(2, 4 + len(cols))))
+        body = [
+            (label(r.defense, defense_keys), r.checkpoint, r.n, r.seeds, *(_pct(r.cell(c)) for c in cols))
+            for r in group
+        ]
+        parts.append(
+            markdown_table(["defense", "checkpoint", "n", "seeds", *cols], body, right=range(2, 4 + len(cols)))
+        )
         diffs = []
         for r in group:
-            ref = next((o for o in group if o is not r and is_reference(o, reference) and (o.checkpoint, o.n) == (r.checkpoint, r.n)), None)
+            ref = next(
+                (
+                    o
+                    for o in group
+                    if o is not r and is_reference(o, reference) and (o.checkpoint, o.n) == (r.checkpoint, r.n)
+                ),
+                None,
+            )
             cells = [paired_difference(r, ref, c) if ref else None for c in cols]
-            csv_rows.append([heading, label(r.defense, defense_keys), r.checkpoint, r.n, r.eps, r.seeds, *(_csv(r.cell(c)) for c in cols), *(_csv(d) for d in cells), ",".join(cols)])
+            csv_rows.append(
+                [
+                    heading,
+                    label(r.defense, defense_keys),
+                    r.checkpoint,
+                    r.n,
+                    r.eps,
+                    r.seeds,
+                    *(_csv(r.cell(c)) for c in cols),
+                    *(_csv(d) for d in cells),
+                    ",".join(cols),
+                ]
+            )
             if ref is not None and any(cells):
-                diffs.append((label(r.defense, defense_keys), r.checkpoint, r.n, max(d[2] for d in cells if d), *(_pct(d, plus=True) for d in cells)))
+                diffs.append(
+                    (
+                        label(r.defense, defense_keys),
+                        r.checkpoint,
+                        r.n,
+                        max(d[2] for d in cells if d),
+                        *(_pct(d, plus=True) for d in cells),
+                    )
+                )
         if diffs:
             ref_name = label(next(o.defense for o in group if is_reference(o, reference)), defense_keys)
-            parts.append(f"\nPaired difference to {ref_name} (same seed, same checkpoint and n), in points: mean ± standard error over seeds.\n")
-            parts.append(markdown_table(["defense", "checkpoint", "n", "pairs", *cols], diffs, right=range(2, 4 + len(cols))))
+            parts.append(
+                f"\nPaired difference to {ref_name} (same seed, same checkpoint and n), in points: mean ± standard error over seeds.\n"
+            )
+            parts.append(
+                markdown_table(["defense", "checkpoint", "n", "pairs", *cols], diffs, right=range(2, 4 + len(cols)))
+            )
         parts.append("")
     markdown = "\n".join(parts)
     (out / "report.md").write_text(markdown)
     with open(out / "report.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["context", "defense", "checkpoint", "n", "eps", "seeds", "cells (mean;std;seeds)...", "paired differences (mean;se;pairs)...", "columns"])
+        writer.writerow(
+            [
+                "context",
+                "defense",
+                "checkpoint",
+                "n",
+                "eps",
+                "seeds",
+                "cells (mean;std;seeds)...",
+                "paired differences (mean;se;pairs)...",
+                "columns",
+            ]
+        )
         writer.writerows(csv_rows)
     return markdown
 
@@ -82,7 +142,12 @@ def plot(rows: list[Row], runs: list, out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6, 4))
         for run, ckpt, sweep in swept:
             eps = sorted(sweep)
-            ax.plot([e * 255 for e in eps], [100 * sweep[e] for e in eps], marker="o", label=f"{run.setting.get('method')} seed {run.seed} ({ckpt})")
+            ax.plot(
+                [e * 255 for e in eps],
+                [100 * sweep[e] for e in eps],
+                marker="o",
+                label=f"{run.setting.get('method')} seed {run.seed} ({ckpt})",
+            )
         ax.set(xlabel="eps (x/255)", ylabel="PGD-20 accuracy (%)", title="Robust accuracy vs eps", ylim=(0, 100))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -96,8 +161,21 @@ def plot(rows: list[Row], runs: list, out: Path) -> list[Path]:
     for j, col in enumerate(cols):
         cells = [(i, r.cell(col)) for i, r in enumerate(rows) if r.cell(col)]
         if cells:
-            ax.bar([i + j * width for i, _ in cells], [100 * c[0] for _, c in cells], width, yerr=[100 * (c[1] or 0) for _, c in cells], label=col, capsize=2)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], [f"{label(r.defense, keys)}\n{r.checkpoint} n={r.n}" for r in rows], rotation=20, ha="right", fontsize=7)
+            ax.bar(
+                [i + j * width for i, _ in cells],
+                [100 * c[0] for _, c in cells],
+                width,
+                yerr=[100 * (c[1] or 0) for _, c in cells],
+                label=col,
+                capsize=2,
+            )
+    ax.set_xticks(
+        [i + 0.4 - width / 2 for i in range(len(rows))],
+        [f"{label(r.defense, keys)}\n{r.checkpoint} n={r.n}" for r in rows],
+        rotation=20,
+        ha="right",
+        fontsize=7,
+    )
     ax.set(ylabel="accuracy (%)", ylim=(0, 100), title="Accuracy per attack")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -108,7 +186,7 @@ def plot(rows: list[Row], runs: list, out: Path) -> list[Path]:
 
 
 def parse_reference(text: str | None) -> dict[str, str] | None:
-    """"method=pgd,eta=0.001" -> {"method": "pgd", "eta": "0.001"}."""
+    """ "method=pgd,eta=0.001" -> {"method": "pgd", "eta": "0.001"}."""
     if not text:
         return None
     pairs = [p.split("=", 1) for p in text.split(",")]
@@ -119,9 +197,16 @@ def parse_reference(text: str | None) -> dict[str, str] | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ladlit.report", description="Tables and plots across runs.")
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories, multirun directories or any folder above them")
+    parser.add_argument(
+        "runs", nargs="+", type=Path, help="run directories, multirun directories or any folder above them"
+    )
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the first path)")
-    parser.add_argument("--reference", type=parse_reference, default=None, help="the row paired differences are taken to, e.g. method=trades (default: PGD-AT)")
+    parser.add_argument(
+        "--reference",
+        type=parse_reference,
+        default=None,
+        help="the row paired differences are taken to, e.g. method=trades (default: PGD-AT)",
+    )
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.runs if not p.exists()]
     if missing:
@@ -132,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}")
     rows = summarize(runs)
     if not rows:
-        parser.error("no finished run with test metrics found: train runs write metrics.json, `python -m ladlit.eval ckpt=<run>` adds to it")
+        parser.error(
+            "no finished run with test metrics found: train runs write metrics.json, `python -m ladlit.eval ckpt=<run>` adds to it"
+        )
     out = args.out or args.runs[0]
     out.mkdir(parents=True, exist_ok=True)
     print(write_report(rows, out, args.reference))

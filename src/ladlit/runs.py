@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 DEFENSE_TARGETS = {"Natural": "none", "PGDTraining": "pgd", "TRADES": "trades"}
 
@@ -11,7 +12,10 @@ def describe_run(run_config: Mapping[str, Any]) -> dict[str, Any]:
     """base defense, splitting scheme, dataset, model, seed and eps of a run's resolved config."""
     defense = run_config.get("defense") or {}
     if _target(defense) == "LayerwiseDefense":
-        base, scheme = DEFENSE_TARGETS.get(_target(defense.get("base") or {}), "pgd"), defense.get("scheme", "lie_trotter")
+        base, scheme = (
+            DEFENSE_TARGETS.get(_target(defense.get("base") or {}), "pgd"),
+            defense.get("scheme", "lie_trotter"),
+        )
     else:
         base, scheme = DEFENSE_TARGETS.get(_target(defense), _target(defense) or "?"), "-"
     choices = run_config.get("choices") or {}
@@ -19,7 +23,8 @@ def describe_run(run_config: Mapping[str, Any]) -> dict[str, Any]:
         "base": base,
         "scheme": scheme,
         "eta": defense.get("eta", "-") if scheme != "-" else "-",
-        "dataset": choices.get("dataset") or str((run_config.get("dataset") or {}).get("_target_", "?")).rsplit(".", 1)[-1],
+        "dataset": choices.get("dataset")
+        or str((run_config.get("dataset") or {}).get("_target_", "?")).rsplit(".", 1)[-1],
         "model": choices.get("model") or str((run_config.get("model") or {}).get("_target_", "?")).rsplit(".", 1)[-1],
         "seed": run_config.get("seed"),
         "eps": run_config.get("eps"),
@@ -32,7 +37,7 @@ def _target(node: Mapping[str, Any]) -> str:
 
 
 def device_name(device: Any) -> str:
-    """"cpu" or the GPU's name, for results files."""
+    """ "cpu" or the GPU's name, for results files."""
     import torch
 
     return torch.cuda.get_device_name(device) if getattr(device, "type", device) == "cuda" else "cpu"

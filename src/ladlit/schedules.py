@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, MultiStepLR
 
 
-def piecewise(optimizer: Optimizer, max_epochs: int, milestones: Sequence[float] = (0.5, 0.75), gamma: float = 0.1) -> LRScheduler:
+def piecewise(
+    optimizer: Optimizer, max_epochs: int, milestones: Sequence[float] = (0.5, 0.75), gamma: float = 0.1
+) -> LRScheduler:
     """Multiply the LR by `gamma` at the given fractions of training (Madry et al. / Rice et al.)."""
     return MultiStepLR(optimizer, sorted({max(1, round(m * max_epochs)) for m in milestones}), gamma)
 

@@ -20,16 +20,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 
-from ladlit.config import check_renamed_overrides, validate_config
 from ladlit.callbacks import EpochHistory
-from ladlit.console import console, report_errors
-from ladlit.loggers import build_loggers
-from ladlit.evaluation import write_json
-from ladlit.tables import accuracy_table
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
+from ladlit.config import check_renamed_overrides, validate_config
+from ladlit.console import console, report_errors
 from ladlit.errors import CheckpointError
+from ladlit.evaluation import write_json
+from ladlit.loggers import build_loggers
 from ladlit.module import AdversarialTraining
 from ladlit.runs import describe_run, device_name
+from ladlit.tables import accuracy_table
 
 
 def build_module(cfg: DictConfig) -> AdversarialTraining:
@@ -61,7 +61,9 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     run = describe_run(module.hparams.run_config)
     loggers = build_loggers(cfg.get("logger"), out_dir, run)
     callbacks = build_callbacks(cfg.get("callbacks"), with_logger=bool(loggers)) + list(extra_callbacks or [])
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir))
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir)
+    )
     started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module, out_dir))
     best = next((cb for cb in trainer.checkpoint_callbacks if cb.monitor), None)
@@ -70,22 +72,33 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     metrics = {k: float(v) for k, v in results.items()}
     if trainer.is_global_zero:
         history = next((cb.records for cb in callbacks if isinstance(cb, EpochHistory)), [])
-        write_json(out_dir / "metrics.json", {
-            **metrics,
-            "run": run,
-            "best_checkpoint": os.path.relpath(best_path, out_dir) if best_path else None,
-            "test_examples": len(datamodule.test_set) if getattr(datamodule, "test_set", None) is not None else None,  # unset under ddp_spawn
-            "finished": not trainer.fast_dev_run and trainer.current_epoch >= trainer.max_epochs,
-            "fast_dev_run": bool(trainer.fast_dev_run),
-            "epochs": trainer.current_epoch,
-            "train_seconds_per_epoch": statistics.median([r["train_seconds"] for r in history]) if history else None,
-            "wall_seconds": time.time() - started,
-            "device": device_name(module.device),
-            "date": time.strftime("%Y-%m-%d"),
-            "history": history,
-            "config": module.hparams.run_config,
-        })
-        console.print(accuracy_table({k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"))
+        write_json(
+            out_dir / "metrics.json",
+            {
+                **metrics,
+                "run": run,
+                "best_checkpoint": os.path.relpath(best_path, out_dir) if best_path else None,
+                "test_examples": len(datamodule.test_set)
+                if getattr(datamodule, "test_set", None) is not None
+                else None,  # unset under ddp_spawn
+                "finished": not trainer.fast_dev_run and trainer.current_epoch >= trainer.max_epochs,
+                "fast_dev_run": bool(trainer.fast_dev_run),
+                "epochs": trainer.current_epoch,
+                "train_seconds_per_epoch": statistics.median([r["train_seconds"] for r in history])
+                if history
+                else None,
+                "wall_seconds": time.time() - started,
+                "device": device_name(module.device),
+                "date": time.strftime("%Y-%m-%d"),
+                "history": history,
+                "config": module.hparams.run_config,
+            },
+        )
+        console.print(
+            accuracy_table(
+                {k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"
+            )
+        )
         console.print(f"run directory: {out_dir}")
     return metrics
 
@@ -101,7 +114,12 @@ def _one_gpu_per_job(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     count = torch.cuda.device_count()
-    if cfg.get("one_gpu_per_job") and count > 1 and HydraConfig.initialized() and HydraConfig.get().job.get("num") is not None:
+    if (
+        cfg.get("one_gpu_per_job")
+        and count > 1
+        and HydraConfig.initialized()
+        and HydraConfig.get().job.get("num") is not None
+    ):
         if cfg.trainer.get("strategy", "auto") in ("auto", None) and cfg.trainer.get("devices") in (1, "1"):
             with open_dict(cfg):
                 cfg.trainer.devices = [int(HydraConfig.get().job.num) % count]
@@ -118,13 +136,17 @@ def _resume_path(ckpt_path: Any, module: AdversarialTraining, out_dir: Path) -> 
         return None
     if ckpt_path in (None, "last"):
         if not own_last.is_file():
-            raise CheckpointError(f"ckpt_path=last, but {own_last} does not exist: rerun with hydra.run.dir=<the run to resume> or ckpt_path=<a .ckpt>")
+            raise CheckpointError(
+                f"ckpt_path=last, but {own_last} does not exist: rerun with hydra.run.dir=<the run to resume> or ckpt_path=<a .ckpt>"
+            )
         ckpt_path = own_last
         console.print(f"resuming from {own_last}")
     path = find_checkpoint(str(ckpt_path))
     ckpt = load_checkpoint(path)
     if "state_dict" not in ckpt or "epoch" not in ckpt:
-        raise CheckpointError(f"{path} is not a training checkpoint of ladlit (no state_dict/epoch); resume from <run dir>/checkpoints/last.ckpt")
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of ladlit (no state_dict/epoch); resume from <run dir>/checkpoints/last.ckpt"
+        )
     load_weights(module.net, net_state_dict(ckpt), source=str(path))
     return str(path)
 

@@ -21,4 +21,6 @@ class APGDCE(Attack):
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         import torchattacks
 
-        return torchattacks.APGD(model, norm="Linf", eps=self.eps, steps=self.steps, n_restarts=self.restarts, loss="ce", seed=self.seed)(x, y)
+        return torchattacks.APGD(
+            model, norm="Linf", eps=self.eps, steps=self.steps, n_restarts=self.restarts, loss="ce", seed=self.seed
+        )(x, y)

@@ -21,7 +21,9 @@ from ladlit.attacks.base import Attack
 class AutoAttack(Attack):
     """Standard (or `rand`) AutoAttack; `n_classes` is read off the model when None."""
 
-    def __init__(self, eps: float = 8 / 255, version: str = "standard", n_classes: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, eps: float = 8 / 255, version: str = "standard", n_classes: int | None = None, seed: int = 0
+    ) -> None:
         super().__init__(eps)
         if version not in ("standard", "rand"):
             raise ValueError(f"attack version must be 'standard' or 'rand', got {version!r}")
@@ -34,5 +36,7 @@ class AutoAttack(Attack):
         if n_classes is None:
             with torch.no_grad():
                 n_classes = model(x[:1]).shape[1]
-        attack = torchattacks.AutoAttack(model, norm="Linf", eps=self.eps, version=self.version, n_classes=n_classes, seed=self.seed)
+        attack = torchattacks.AutoAttack(
+            model, norm="Linf", eps=self.eps, version=self.version, n_classes=n_classes, seed=self.seed
+        )
         return attack(x, y)

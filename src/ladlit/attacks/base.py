@@ -19,7 +19,9 @@ class Attack(ABC):
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """Adversarial examples for (x, y); the model's train/eval mode is left as it was."""
         if torch.is_inference_mode_enabled():
-            raise RuntimeError("attacks need gradients: run them outside torch.inference_mode (Trainer(inference_mode=False))")
+            raise RuntimeError(
+                "attacks need gradients: run them outside torch.inference_mode (Trainer(inference_mode=False))"
+            )
         was_training = model.training
         model.eval()
         try:

@@ -6,7 +6,7 @@ inside `training_step` leaves the parameters' `.grad` untouched.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

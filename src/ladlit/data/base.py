@@ -10,8 +10,8 @@ host-to-device copy stands between the GPU and its next batch.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
@@ -106,7 +106,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         )
         if self.device_resident and self.trainer is not None:
             device = self.trainer.strategy.root_device
-            self.train_set, self.val_set, self.test_set = (s.to(device) for s in (self.train_set, self.val_set, self.test_set))
+            self.train_set, self.val_set, self.test_set = (
+                s.to(device) for s in (self.train_set, self.val_set, self.test_set)
+            )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)
@@ -156,7 +158,7 @@ class ArrayBatches(Dataset):
     def device(self) -> torch.device:
         return self.tensors[0].device
 
-    def to(self, device: torch.device) -> "ArrayBatches":
+    def to(self, device: torch.device) -> ArrayBatches:
         return ArrayBatches(*(t.to(device) for t in self.tensors))
 
     def __len__(self) -> int:

@@ -6,8 +6,8 @@ import hashlib
 import io
 import os
 import tarfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -81,7 +81,9 @@ class JpegTarballDataModule(InMemoryDataModule):
     the decoded arrays are cached as .npz in `cache_dir`, keyed by the archive's size and mtime.
     """
 
-    def __init__(self, path: str, cache_dir: str = "~/.cache/ladlit", classes: list[str] | None = None, **kwargs) -> None:
+    def __init__(
+        self, path: str, cache_dir: str = "~/.cache/ladlit", classes: list[str] | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.path = Path(path).expanduser()
         self.cache_dir = Path(cache_dir).expanduser()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -82,7 +82,9 @@ class InputAdversarial(Defense):
         x_adv = self.inner_max(model, x, y, forward=model)
         return self.outer_loss(model, x, x_adv, y, forward=model)
 
-    def inner_max(self, model: nn.Module, x: Tensor, y: Tensor, forward: Forward, after_grad: Callable[[], None] | None = None) -> Tensor:
+    def inner_max(
+        self, model: nn.Module, x: Tensor, y: Tensor, forward: Forward, after_grad: Callable[[], None] | None = None
+    ) -> Tensor:
         """Adversarial inputs: PGD on `objective` from `start`, BatchNorm in `bn_mode`."""
         with self.attack_mode(model):
             objective, start = self.objective(model, x, y), self.start(x)

@@ -10,12 +10,12 @@ tensor is the adjoint of the state itself.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
-
 
 Point = Literal["in", "out"]  # the two ends of a residual block, where states are read and perturbed
 
@@ -46,7 +46,7 @@ class AdjointInjector:
         self._handles: list[RemovableHandle] = []
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator["AdjointInjector"]:
+    def installed(self) -> Iterator[AdjointInjector]:
         """Hooks on for the duration of the block; removed afterwards, also when it raises."""
         self.states = [BlockState() for _ in self.blocks]
         for i, block in enumerate(self.blocks):

@@ -18,11 +18,11 @@ import torch
 from torch import Tensor, nn
 
 from ladlit.checks import check_non_negative
-from ladlit.errors import ConfigError
 from ladlit.defenses.base import Defense, DefenseOutput, InputAdversarial
 from ladlit.defenses.hooks import AdjointInjector, BlockState
 from ladlit.defenses.pgd import PGDTraining
 from ladlit.defenses.schemes import Scheme, get_scheme
+from ladlit.errors import ConfigError
 from ladlit.models.base import find_residual_blocks
 
 NORMALIZERS = ("rms", "none", "l2", "sign")
@@ -86,7 +86,9 @@ class LayerwiseDefense(Defense):
         if normalize not in NORMALIZERS:
             raise ValueError(f"defense.normalize must be one of {NORMALIZERS}, got {normalize!r}")
         if base is not None and not isinstance(base, InputAdversarial):
-            raise ConfigError(f"defense.base must be an input-space defense (PGD-AT, TRADES), got {base!r}; choose it with defense@defense.base=pgd|trades")
+            raise ConfigError(
+                f"defense.base must be an input-space defense (PGD-AT, TRADES), got {base!r}; choose it with defense@defense.base=pgd|trades"
+            )
         self.base = base if base is not None else PGDTraining()
         self.scheme = get_scheme(scheme)
         etas = [eta] if isinstance(eta, (int, float)) else list(eta)
@@ -137,7 +139,11 @@ class LayerwiseDefense(Defense):
                 if eta == 0.0 or source not in state.a:
                     state.p.pop(point, None)
                 else:
-                    state.p[point] = self.scheme.coefficient * eta * normalize_adjoint(state.a[source], state.z[point], self.normalize)
+                    state.p[point] = (
+                        self.scheme.coefficient
+                        * eta
+                        * normalize_adjoint(state.a[source], state.z[point], self.normalize)
+                    )
 
     def block_etas(self, states: list[BlockState]) -> list[float]:
         """eta for every hooked block: 0 for unselected blocks, warm-up factor applied."""
@@ -174,7 +180,9 @@ class LayerwiseDefense(Defense):
         if self.injector is None or self._model_id != id(model):
             blocks = find_residual_blocks(model, self.block_types, self.block_name_pattern)
             if self.block_indices is not None and any(not 0 <= i < len(blocks) for i in self.block_indices):
-                raise ValueError(f"defense.blocks {self.block_indices} out of range: the model has {len(blocks)} residual blocks")
+                raise ValueError(
+                    f"defense.blocks {self.block_indices} out of range: the model has {len(blocks)} residual blocks"
+                )
             self.injector, self._model_id = AdjointInjector(blocks), id(model)
         return self.injector
 

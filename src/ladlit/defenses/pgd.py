@@ -16,7 +16,14 @@ class PGDTraining(InputAdversarial):
     `bn_mode="train"` runs the attack with batch statistics, as Rice et al. (2020)'s reference code.
     """
 
-    def __init__(self, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10, random_start: bool = True, bn_mode: str = "train") -> None:
+    def __init__(
+        self,
+        eps: float = 8 / 255,
+        alpha: float | None = None,
+        steps: int = 10,
+        random_start: bool = True,
+        bn_mode: str = "train",
+    ) -> None:
         super().__init__(eps, alpha, steps, bn_mode)
         self.random_start = random_start
 

@@ -21,7 +21,14 @@ class TRADES(InputAdversarial):
     """TRADES with the reference defaults: beta 6, start x + 0.001 N(0, I), BatchNorm in eval mode
     during the inner maximisation."""
 
-    def __init__(self, beta: float = 6.0, eps: float = 8 / 255, alpha: float | None = None, steps: int = 10, bn_mode: str = "eval") -> None:
+    def __init__(
+        self,
+        beta: float = 6.0,
+        eps: float = 8 / 255,
+        alpha: float | None = None,
+        steps: int = 10,
+        bn_mode: str = "eval",
+    ) -> None:
         super().__init__(eps, alpha, steps, bn_mode)
         self.beta = check_non_negative("defense.beta", beta)
 

@@ -11,7 +11,7 @@ The input is never perturbed, and r = 0 is the clean accuracy.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -13,18 +13,43 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ladlit.evaluation.results import read_json
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
 # config keys that do not change what a run measures (bookkeeping, speed, paths)
-IGNORED = ("seed", "name", "output_dir", "data_dir", "ckpt_path", "one_gpu_per_job", "logger", "callbacks", "speed", "hydra",
-           "trainer.devices", "trainer.num_nodes", "trainer.strategy", "trainer.accelerator", "trainer.log_every_n_steps",
-           "trainer.enable_progress_bar", "trainer.benchmark", "trainer.sync_batchnorm", "dataset.path", "dataset.root",
-           "dataset.cache_dir", "dataset.download", "dataset.num_workers", "dataset.eval_batch_size", "dataset.device_resident", "choices.defense")
+IGNORED = (
+    "seed",
+    "name",
+    "output_dir",
+    "data_dir",
+    "ckpt_path",
+    "one_gpu_per_job",
+    "logger",
+    "callbacks",
+    "speed",
+    "hydra",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.accelerator",
+    "trainer.log_every_n_steps",
+    "trainer.enable_progress_bar",
+    "trainer.benchmark",
+    "trainer.sync_batchnorm",
+    "dataset.path",
+    "dataset.root",
+    "dataset.cache_dir",
+    "dataset.download",
+    "dataset.num_workers",
+    "dataset.eval_batch_size",
+    "dataset.device_resident",
+    "choices.defense",
+)
 
 
 @dataclass
@@ -95,16 +120,22 @@ def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
     described = train.get("run") or evals.get("run") or {}
     if not train and not evals.get("evaluations"):
         return None
-    run = Run(run_dir, described.get("seed"), setting_of(train.get("config"), described), history=train.get("history") or [])
+    run = Run(
+        run_dir, described.get("seed"), setting_of(train.get("config"), described), history=train.get("history") or []
+    )
     eps = float(described.get("eps") or (train.get("config") or {}).get("eps") or 0.0)
     checkpoint = Path(train.get("best_checkpoint") or "best.ckpt").name
     for key, value in train.items():
         if key.startswith("test/acc_"):
-            run.measurements[(checkpoint, int(train.get("test_examples") or 0), eps, key.removeprefix("test/acc_"))] = float(value)
+            run.measurements[(checkpoint, int(train.get("test_examples") or 0), eps, key.removeprefix("test/acc_"))] = (
+                float(value)
+            )
     for entry in sorted((evals.get("evaluations") or {}).values(), key=lambda e: e.get("date", "")):
         where = (entry.get("checkpoint", "?"), int(entry.get("n_examples") or 0))
         for attack, acc in (entry.get("accuracy") or {}).items():
-            run.measurements[(*where[:2], float(entry.get("eps", eps)), attack)] = float(acc)  # eval wins: read after train
+            run.measurements[(*where[:2], float(entry.get("eps", eps)), attack)] = float(
+                acc
+            )  # eval wins: read after train
         if entry.get("eps_sweep"):
             run.eps_sweeps[where[0]] = {float(e): a for e, a in entry["eps_sweep"].items()}
         if entry.get("layer_profile"):
@@ -116,7 +147,13 @@ def setting_of(config: Mapping[str, Any] | None, described: Mapping[str, Any]) -
     """The run's comparable setting: `method` (base defense, + scheme), the base's keys as
     `base.*`, the layer-wise keys as `lad.*`, and every other config key that changes results."""
     if not config:  # a run written before configs went into metrics.json: what describe_run kept
-        return {"method": _method(described), "lad.eta": described.get("eta"), "choices.dataset": described.get("dataset"), "choices.model": described.get("model"), "eps": described.get("eps")}
+        return {
+            "method": _method(described),
+            "lad.eta": described.get("eta"),
+            "choices.dataset": described.get("dataset"),
+            "choices.model": described.get("model"),
+            "eps": described.get("eps"),
+        }
     defense = dict(config.get("defense") or {})
     layerwise = str(defense.get("_target_", "")).endswith("LayerwiseDefense")
     base = dict(defense.pop("base", {}) or {}) if layerwise else defense
@@ -137,7 +174,11 @@ def _method(described: Mapping[str, Any]) -> str:
 def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(node, Mapping):
         for key, value in node.items():
-            yield from _flatten(value, f"{prefix}{key}.") if isinstance(value, Mapping) else [(f"{prefix}{key}", _hashable(value))]
+            yield from (
+                _flatten(value, f"{prefix}{key}.")
+                if isinstance(value, Mapping)
+                else [(f"{prefix}{key}", _hashable(value))]
+            )
     else:
         yield prefix.rstrip("."), _hashable(node)
 
@@ -163,12 +204,20 @@ def summarize(runs: list[Run]) -> list[Row]:
     rows = []
     for key, per_seed in groups.items():
         setting = settings[key]
-        rows.append(Row(
-            defense={k: v for k, v in setting.items() if is_defense_key(k)},
-            context={k: v for k, v in setting.items() if not is_defense_key(k)},
-            checkpoint=key[1], n=key[2], eps=key[3], per_seed=dict(per_seed),
-        ))
-    return sorted(rows, key=lambda r: (_sort_key(r.context), r.checkpoint, -r.n, r.defense.get("method", ""), _sort_key(r.defense)))
+        rows.append(
+            Row(
+                defense={k: v for k, v in setting.items() if is_defense_key(k)},
+                context={k: v for k, v in setting.items() if not is_defense_key(k)},
+                checkpoint=key[1],
+                n=key[2],
+                eps=key[3],
+                per_seed=dict(per_seed),
+            )
+        )
+    return sorted(
+        rows,
+        key=lambda r: (_sort_key(r.context), r.checkpoint, -r.n, r.defense.get("method", ""), _sort_key(r.defense)),
+    )
 
 
 def _sort_key(mapping: Mapping[str, Any]) -> str:
@@ -186,7 +235,11 @@ def differing_keys(mappings: list[Mapping[str, Any]]) -> list[str]:
 
 def label(mapping: Mapping[str, Any], keys: list[str]) -> str:
     """`key=value` for each of `keys` that the mapping has (prefixes lad./base. dropped)."""
-    parts = [f"{k.split('.', 1)[-1] if is_defense_key(k) else k}={mapping[k]}" for k in keys if k in mapping and k != "method"]
+    parts = [
+        f"{k.split('.', 1)[-1] if is_defense_key(k) else k}={mapping[k]}"
+        for k in keys
+        if k in mapping and k != "method"
+    ]
     return " ".join(([str(mapping["method"])] if "method" in mapping else []) + parts)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ladlit.tables import markdown_table
 
@@ -57,17 +58,37 @@ def markdown_report(record: Mapping[str, Any]) -> str:
         eps_text = "-" if eps is None else f"{eps * 255:.4g}/255"
         for attack, acc in (entry.get("accuracy") or {}).items():
             seconds = (entry.get("seconds") or {}).get(attack)
-            rows.append((entry.get("checkpoint", "?"), attack, eps_text, entry.get("n_examples", "?"), f"{100 * acc:.2f}", "-" if seconds is None else f"{seconds:.0f}", entry.get("date", "-")))
+            rows.append(
+                (
+                    entry.get("checkpoint", "?"),
+                    attack,
+                    eps_text,
+                    entry.get("n_examples", "?"),
+                    f"{100 * acc:.2f}",
+                    "-" if seconds is None else f"{seconds:.0f}",
+                    entry.get("date", "-"),
+                )
+            )
         if entry.get("eps_sweep"):
-            sweep = ", ".join(f"{float(e) * 255:.0f}/255: {100 * a:.1f}%" for e, a in sorted(entry["eps_sweep"].items(), key=lambda kv: float(kv[0])))
+            sweep = ", ".join(
+                f"{float(e) * 255:.0f}/255: {100 * a:.1f}%"
+                for e, a in sorted(entry["eps_sweep"].items(), key=lambda kv: float(kv[0]))
+            )
             extras.append(f"PGD-20 accuracy vs eps ({key}): {sweep}\n")
         if entry.get("sanity"):
             checks = [(c["name"], "pass" if c["passed"] else "**FAIL**", c["detail"]) for c in entry["sanity"]]
-            extras.append(f"## Gradient-masking checks ({key})\n\n" + markdown_table(["check", "result", "figures"], checks))
+            extras.append(
+                f"## Gradient-masking checks ({key})\n\n" + markdown_table(["check", "result", "figures"], checks)
+            )
         if entry.get("layer_profile"):
             profile = entry["layer_profile"]
             sizes = list(next(iter(profile.values())))
             table = [(block, *(f"{100 * accs[r]:.1f}" for r in sizes)) for block, accs in profile.items()]
-            extras.append(f"## Layer profile ({key}): accuracy (%) with one block's output pushed along its adjoint, relative size r\n\n" + markdown_table(["block", *(f"r={r}" for r in sizes)], table, right=range(1, len(sizes) + 1)))
-    head = markdown_table(["checkpoint", "evaluation", "eps", "n", "accuracy (%)", "seconds", "date"], rows, right=(3, 4, 5))
+            extras.append(
+                f"## Layer profile ({key}): accuracy (%) with one block's output pushed along its adjoint, relative size r\n\n"
+                + markdown_table(["block", *(f"r={r}" for r in sizes)], table, right=range(1, len(sizes) + 1))
+            )
+    head = markdown_table(
+        ["checkpoint", "evaluation", "eps", "n", "accuracy (%)", "seconds", "date"], rows, right=(3, 4, 5)
+    )
     return "\n".join([head, *extras])

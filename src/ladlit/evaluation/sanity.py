@@ -8,8 +8,8 @@ prove masking, but a claim should not be published past one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -65,7 +65,9 @@ def sanity_report(
     white_box = min(pgd20, fgsm, pgd_long, pgd_restarts)
     pct = lambda v: f"{100 * v:.1f}%"
     return [
-        Check("eps=0 equals clean accuracy", abs(eps0 - clean) <= 1e-9, f"clean {pct(clean)}, PGD at eps=0 {pct(eps0)}"),
+        Check(
+            "eps=0 equals clean accuracy", abs(eps0 - clean) <= 1e-9, f"clean {pct(clean)}, PGD at eps=0 {pct(eps0)}"
+        ),
         Check(
             "accuracy non-increasing in eps",
             all(b <= a + tol for a, b in zip(curve, curve[1:])),
@@ -82,11 +84,21 @@ def sanity_report(
             large <= large_eps_max_accuracy,
             f"PGD-20 at {large_eps * 255:.0f}/255: {pct(large)} (must be <= {pct(large_eps_max_accuracy)})",
         ),
-        Check("black-box no stronger than white-box", square >= white_box - tol, f"Square ({square_queries} queries) {pct(square)} vs best white-box {pct(white_box)}"),
-        Check("deterministic in eval mode", deterministic, "two forward passes " + ("agree" if deterministic else "differ")),
+        Check(
+            "black-box no stronger than white-box",
+            square >= white_box - tol,
+            f"Square ({square_queries} queries) {pct(square)} vs best white-box {pct(white_box)}",
+        ),
+        Check(
+            "deterministic in eval mode",
+            deterministic,
+            "two forward passes " + ("agree" if deterministic else "differ"),
+        ),
     ]
 
 
 def format_report(checks: list[Check]) -> str:
     """Markdown lines, one per check."""
-    return markdown_table(["check", "result", "figures"], [(c.name, "pass" if c.passed else "**FAIL**", c.detail) for c in checks])
+    return markdown_table(
+        ["check", "result", "figures"], [(c.name, "pass" if c.passed else "**FAIL**", c.detail) for c in checks]
+    )

@@ -6,7 +6,7 @@ The flat `blocks` sequence, in forward order, is the named place the layer-wise 
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +27,9 @@ class Normalize(nn.Module):
 class ResidualNet(nn.Module):
     """A residual network split into `stem`, `blocks` (forward order) and `head`."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], stem: nn.Module, blocks: Iterable[nn.Module], head: nn.Module) -> None:
+    def __init__(
+        self, mean: Sequence[float], std: Sequence[float], stem: nn.Module, blocks: Iterable[nn.Module], head: nn.Module
+    ) -> None:
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.stem = stem
@@ -42,7 +44,9 @@ class ResidualNet(nn.Module):
         return list(self.blocks)
 
 
-def find_residual_blocks(model: nn.Module, types: Sequence[str] | None = None, name_pattern: str | None = None) -> list[nn.Module]:
+def find_residual_blocks(
+    model: nn.Module, types: Sequence[str] | None = None, name_pattern: str | None = None
+) -> list[nn.Module]:
     """Residual blocks of any network, in forward order.
 
     Our models answer through `residual_blocks()`. For others (e.g. torchvision's ResNet), blocks
@@ -61,11 +65,18 @@ def find_residual_blocks(model: nn.Module, types: Sequence[str] | None = None, n
         if (types and type(module).__name__ in types) or (pattern and name and pattern.fullmatch(name))
     ]
     if not blocks:
-        raise ValueError(f"No residual blocks found in {type(model).__name__} (types={types}, name_pattern={name_pattern}).")
+        raise ValueError(
+            f"No residual blocks found in {type(model).__name__} (types={types}, name_pattern={name_pattern})."
+        )
     return blocks
 
 
-def build_stages(make_block: Callable[[int, int, int], nn.Module], in_planes: int, widths: Sequence[int], blocks_per_stage: Sequence[int]) -> tuple[list[nn.Module], int]:
+def build_stages(
+    make_block: Callable[[int, int, int], nn.Module],
+    in_planes: int,
+    widths: Sequence[int],
+    blocks_per_stage: Sequence[int],
+) -> tuple[list[nn.Module], int]:
     """Blocks of all stages in forward order; each stage after the first opens with stride 2.
 
     `make_block(in_planes, planes, stride)` builds one block. Returns the blocks and the final width.

@@ -6,7 +6,7 @@ which gives ResNet-20 its 0.27M parameters. Small widths make the tiny nets used
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -48,5 +48,7 @@ class CifarResNet(ResidualNet):
             raise ValueError(f"model.depth must be 6n+2 (e.g. 20, 56), got {depth}")
         n = (depth - 2) // 6
         blocks, in_planes = build_stages(BasicBlock, widths[0], widths, [n] * len(widths))
-        stem = nn.Sequential(nn.Conv2d(len(mean), widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        stem = nn.Sequential(
+            nn.Conv2d(len(mean), widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
+        )
         super().__init__(mean, std, stem, blocks, classifier_head(in_planes, num_classes, preact=False))

@@ -3,7 +3,7 @@ the standard backbone of PGD-AT / TRADES benchmarks on CIFAR (Rice et al. 2020).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
