@@ -128,9 +128,9 @@ def test_label_shows_every_defense_key_that_differs(tmp_path):
     table = rows_by_label(tmp_path)
     for line in (
         "| pgd | best.ckpt",
-        "| pgd+lie_trotter eta=0.001 |",
-        "| pgd+lie_trotter eta=0.003 |",
-        "| pgd+strang_marchuk eta=0.001 |",
+        "| pgd+lad eta=0.001 |",
+        "| pgd+lad eta=0.003 |",
+        "| pgd+lad_sm eta=0.001 |",
     ):
         assert line in table, table
 
@@ -144,7 +144,7 @@ def test_mean_std_over_distinct_seeds_and_no_std_for_one_seed(tmp_path):
     assert rows["pgd"].seeds == 3
     mean, std, k = rows["pgd"].cell("pgd20")
     assert (k, round(mean, 6), round(std, 6)) == (3, 0.32, 0.02)
-    assert rows["pgd+lie_trotter"].cell("pgd20")[1] is None
+    assert rows["pgd+lad"].cell("pgd20")[1] is None
     table = rows_by_label(tmp_path)
     assert "| 3 | 52.00 ± 2.00 | 32.00 ± 2.00 |" in table and "| 1 | 40.00 | 20.00 |" in table
 
@@ -157,7 +157,7 @@ def test_paired_difference_to_pgd_at_with_standard_error(tmp_path):
         write_run(tmp_path, f"lad{seed}", seed, lad(0.001), c - 0.01, r + d)
     table = rows_by_label(tmp_path)
     se = 100 * 0.01 / math.sqrt(3)
-    assert f"| pgd+lie_trotter eta=0.001 | best.ckpt | 5000 | 3 | -1.00 ± 0.00 | +2.00 ± {se:.2f} |" in table, table
+    assert f"| pgd+lad eta=0.001 | best.ckpt | 5000 | 3 | -1.00 ± 0.00 | +2.00 ± {se:.2f} |" in table, table
     assert "Paired difference to pgd" in table
 
 
@@ -166,8 +166,8 @@ def test_reference_can_be_chosen(tmp_path):
         write_run(tmp_path, f"a{seed}", seed, lad(0.001), 0.50, 0.30 + seed / 100)
         write_run(tmp_path, f"b{seed}", seed, lad(0.003), 0.50, 0.32 + seed / 100)
     table = rows_by_label(tmp_path, "--reference", "eta=0.001")
-    assert "Paired difference to pgd+lie_trotter eta=0.001" in table
-    assert "| pgd+lie_trotter eta=0.003 | best.ckpt | 5000 | 2 | +0.00 ± 0.00 | +2.00 ± 0.00 |" in table
+    assert "Paired difference to pgd+lad eta=0.001" in table
+    assert "| pgd+lad eta=0.003 | best.ckpt | 5000 | 2 | +0.00 ± 0.00 | +2.00 ± 0.00 |" in table
 
 
 def test_contexts_are_never_averaged_together(tmp_path):

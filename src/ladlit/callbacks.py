@@ -1,5 +1,6 @@
 """Lightning callbacks of a training run (composed by `conf/callbacks/`): the epoch history that
-goes into metrics.json, and progress that reads well on a terminal and in a log file."""
+goes into metrics.json, progress that reads well on a terminal and in a log file, and the
+exponential moving average of the weights."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import time
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
+import torch
+from pytorch_lightning.callbacks import ProgressBar, RichProgressBar, WeightAveraging
+from torch import Tensor
+
+from ladlit.checks import check_unit_interval
 
 log = logging.getLogger("ladlit")
 
@@ -129,6 +134,31 @@ class RichProgress(RichProgressBar):
         metrics = super().get_metrics(trainer, module)
         metrics.pop("v_num", None)
         return metrics
+
+
+class EMA(WeightAveraging):
+    """Exponential moving average of the weights (Polyak averaging; Gowal et al. 2020, Rebuffi et al.
+    2021), through Lightning's `WeightAveraging`: validation, best-checkpoint selection, the
+    checkpoints' `state_dict` and testing all use the average, while the raw weights stay in each
+    checkpoint (`current_model_state`), so a resumed run continues exactly. BatchNorm statistics
+    are averaged like the weights (`use_buffers=True`, the callback's documented default).
+
+    The decay warms up as min(decay, (1 + t) / (10 + t)) after t updates, so the first averages
+    are not dominated by the random initialisation (`warmup=False`: constant decay).
+    """
+
+    def __init__(self, decay: float = 0.999, warmup: bool = True) -> None:
+        self.decay, self.warmup = check_unit_interval("ema.decay", decay), warmup
+        super().__init__(avg_fn=self.average)
+
+    def average(self, averaged: Tensor, current: Tensor, num_averaged: Tensor) -> Tensor:
+        decay = torch.clamp((1 + num_averaged) / (10 + num_averaged), max=self.decay) if self.warmup else self.decay
+        return decay * averaged + (1 - decay) * current
+
+
+def ema(decay: float | None, warmup: bool = True) -> EMA | None:
+    """The EMA callback, or None (no averaging) when `decay` is None."""
+    return None if decay is None else EMA(decay, warmup)
 
 
 def progress(every_n_steps: int = 50) -> ProgressBar:

@@ -127,6 +127,10 @@ class AdversarialTraining(pl.LightningModule):
         robust = [acc for name, acc in accs.items() if name != "clean"] or [accs["clean"]]
         self.log(f"{stage}/robust_acc", torch.stack(robust).min())
 
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.defense.after_optimizer_step()  # e.g. AWP takes its weight perturbation back, before EMA reads the weights
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:

@@ -5,27 +5,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-DEFENSE_TARGETS = {"Natural": "none", "PGDTraining": "pgd", "TRADES": "trades"}
+DEFENSE_TARGETS = {"Natural": "none", "PGDTraining": "pgd", "TRADES": "trades", "MART": "mart"}
+SCHEME_NAMES = {"lie_trotter": "lad", "strang_marchuk": "lad_sm"}
 
 
 def describe_run(run_config: Mapping[str, Any]) -> dict[str, Any]:
-    """base defense, splitting scheme, dataset, model, seed and eps of a run's resolved config."""
+    """What a run trained and on what: `method` (e.g. "pgd", "trades+awp+lad_sm", "pgd+ema"), base
+    defense, AWP gamma, splitting scheme, eta, EMA decay, dataset, model, seed and eps."""
     defense = run_config.get("defense") or {}
-    if _target(defense) == "LayerwiseDefense":
-        base, scheme = (
-            DEFENSE_TARGETS.get(_target(defense.get("base") or {}), "pgd"),
-            defense.get("scheme", "lie_trotter"),
-        )
-    else:
-        base, scheme = DEFENSE_TARGETS.get(_target(defense), _target(defense) or "?"), "-"
+    layerwise = _target(defense) == "LayerwiseDefense"
+    base_node = (defense.get("base") or {}) if layerwise else defense
+    base = DEFENSE_TARGETS.get(_target(base_node), _target(base_node) or ("pgd" if layerwise else "?"))
+    awp = (base_node.get("awp") or {}).get("gamma", "-") if isinstance(base_node.get("awp"), Mapping) else "-"
+    scheme = defense.get("scheme", "lie_trotter") if layerwise else "-"
+    ema = (run_config.get("ema") or {}).get("decay") or "-"
+    parts = [
+        base,
+        "awp" if awp != "-" else "",
+        SCHEME_NAMES.get(scheme, scheme) if layerwise else "",
+        "ema" if ema != "-" else "",
+    ]
     choices = run_config.get("choices") or {}
     return {
+        "method": "+".join(p for p in parts if p),
         "base": base,
+        "awp": awp,
         "scheme": scheme,
-        "eta": defense.get("eta", "-") if scheme != "-" else "-",
-        "dataset": choices.get("dataset")
-        or str((run_config.get("dataset") or {}).get("_target_", "?")).rsplit(".", 1)[-1],
-        "model": choices.get("model") or str((run_config.get("model") or {}).get("_target_", "?")).rsplit(".", 1)[-1],
+        "eta": defense.get("eta", "-") if layerwise else "-",
+        "ema": ema,
+        "dataset": choices.get("dataset") or _target(run_config.get("dataset") or {}) or "?",
+        "model": choices.get("model") or _target(run_config.get("model") or {}) or "?",
         "seed": run_config.get("seed"),
         "eps": run_config.get("eps"),
     }

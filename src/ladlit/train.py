@@ -106,6 +106,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
 def build_callbacks(cfg: DictConfig | None, with_logger: bool) -> list[pl.Callback]:
     """Instantiate each configured callback (`conf/callbacks/`); LR monitoring needs a logger."""
     callbacks = [instantiate(node) for node in (cfg or {}).values() if node is not None]
+    callbacks = [cb for cb in callbacks if cb is not None]  # a factory may answer "off" (e.g. ema.decay=null)
     return [cb for cb in callbacks if with_logger or not isinstance(cb, LearningRateMonitor)]
 
 

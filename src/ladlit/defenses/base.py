@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ladlit.attacks.core import Forward, Objective, pgd_ascent
 from ladlit.checks import check_positive_int, check_unit_interval
+from ladlit.defenses.awp import AWP
 
 
 @dataclass
@@ -43,6 +44,9 @@ class Defense(ABC):
         """Called at the end of each training epoch with the optimizer steps so far and the
         epoch's mean training loss (for sanity guards)."""
 
+    def after_optimizer_step(self) -> None:
+        """Called right after each optimizer step, before any callback sees the weights."""
+
     def diagnostics(self) -> dict[str, Tensor]:
         """Scalars about the last training batch, logged every `trainer.log_every_n_steps`."""
         return {}
@@ -68,19 +72,35 @@ class InputAdversarial(Defense):
             2.5 * eps / steps (Madry et al. 2018: enough to reach the ball's boundary from any
             start; eps/4 at the standard 10 steps).
         bn_mode: "train" or "eval": BatchNorm mode while the inner maximisation runs.
+        awp: adversarial weight perturbation of the outer step (Wu et al. 2020), or None.
     """
 
-    def __init__(self, eps: float, alpha: float | None, steps: int, bn_mode: str) -> None:
+    def __init__(self, eps: float, alpha: float | None, steps: int, bn_mode: str, awp: AWP | None = None) -> None:
         if bn_mode not in ("train", "eval"):
             raise ValueError(f"defense.bn_mode must be 'train' or 'eval', got {bn_mode!r}")
         self.eps = check_unit_interval("defense.eps", eps)
         self.steps = check_positive_int("defense.steps", steps)
         self.alpha = check_unit_interval("defense.alpha", 2.5 * eps / steps if alpha is None else alpha)
         self.bn_mode = bn_mode
+        self.awp = awp
 
     def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
         x_adv = self.inner_max(model, x, y, forward=model)
-        return self.outer_loss(model, x, x_adv, y, forward=model)
+        return self.outer_step(model, x, x_adv, y, forward=model)
+
+    def on_train_epoch_start(self, epoch: int) -> None:
+        if self.awp is not None:
+            self.awp.epoch = epoch
+
+    def outer_step(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, forward: Forward) -> DefenseOutput:
+        """`outer_loss`, at adversarially perturbed weights when AWP is on (undone by `after_optimizer_step`)."""
+        if self.awp is not None:
+            self.awp.perturb(model, lambda proxy: self.outer_loss(proxy, x, x_adv, y, forward=proxy).loss)
+        return self.outer_loss(model, x, x_adv, y, forward)
+
+    def after_optimizer_step(self) -> None:
+        if self.awp is not None:
+            self.awp.restore()
 
     def inner_max(
         self, model: nn.Module, x: Tensor, y: Tensor, forward: Forward, after_grad: Callable[[], None] | None = None

@@ -105,6 +105,10 @@ class LayerwiseDefense(Defense):
 
     def on_train_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
+        self.base.on_train_epoch_start(epoch)
+
+    def after_optimizer_step(self) -> None:
+        self.base.after_optimizer_step()
 
     def on_train_epoch_end(self, steps: int, mean_loss: float, num_classes: int) -> None:
         """Warn once if, past STALL_CHECK_STEPS steps, the loss is still at chance (ln C): the
@@ -129,7 +133,7 @@ class LayerwiseDefense(Defense):
             x_adv = self.base.inner_max(model, x, y, forward=attack_forward, after_grad=self.update_perturbations)
             if not self.detach:
                 self._differentiable_adjoints(model, x, x_adv, y)
-            return self.base.outer_loss(model, x, x_adv, y, forward=injector.forward(model, capture=False, inject=True))
+            return self.base.outer_step(model, x, x_adv, y, forward=injector.forward(model, capture=False, inject=True))
 
     def update_perturbations(self) -> None:
         """p_j <- c * eta_j * N(a_j), with the adjoint the scheme assigns to point j."""

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ladlit.attacks.core import Forward, Objective, cross_entropy_sum, uniform_start
+from ladlit.defenses.awp import AWP
 from ladlit.defenses.base import DefenseOutput, InputAdversarial
 
 
@@ -23,8 +24,9 @@ class PGDTraining(InputAdversarial):
         steps: int = 10,
         random_start: bool = True,
         bn_mode: str = "train",
+        awp: AWP | None = None,
     ) -> None:
-        super().__init__(eps, alpha, steps, bn_mode)
+        super().__init__(eps, alpha, steps, bn_mode, awp)
         self.random_start = random_start
 
     def objective(self, model: nn.Module, x: Tensor, y: Tensor) -> Objective:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ladlit.attacks.core import Forward, Objective
 from ladlit.checks import check_non_negative
+from ladlit.defenses.awp import AWP
 from ladlit.defenses.base import DefenseOutput, InputAdversarial
 
 
@@ -28,8 +29,9 @@ class TRADES(InputAdversarial):
         alpha: float | None = None,
         steps: int = 10,
         bn_mode: str = "eval",
+        awp: AWP | None = None,
     ) -> None:
-        super().__init__(eps, alpha, steps, bn_mode)
+        super().__init__(eps, alpha, steps, bn_mode, awp)
         self.beta = check_non_negative("defense.beta", beta)
 
     def objective(self, model: nn.Module, x: Tensor, y: Tensor) -> Objective:

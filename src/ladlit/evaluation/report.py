@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ladlit.evaluation.results import read_json
+from ladlit.runs import SCHEME_NAMES
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
 # config keys that do not change what a run measures (bookkeeping, speed, paths)
@@ -144,8 +145,8 @@ def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
 
 
 def setting_of(config: Mapping[str, Any] | None, described: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's comparable setting: `method` (base defense, + scheme), the base's keys as
-    `base.*`, the layer-wise keys as `lad.*`, and every other config key that changes results."""
+    """The run's comparable setting: `method` (e.g. "pgd+lad"), the base's keys as `base.*`, the
+    layer-wise keys as `lad.*`, and every other config key that changes results (`ema.*` among them)."""
     if not config:  # a run written before configs went into metrics.json: what describe_run kept
         return {
             "method": _method(described),
@@ -167,8 +168,11 @@ def setting_of(config: Mapping[str, Any] | None, described: Mapping[str, Any]) -
 
 
 def _method(described: Mapping[str, Any]) -> str:
+    """e.g. "pgd+lad_sm": what describe_run calls the method (rebuilt for runs written before it did)."""
+    if described.get("method"):
+        return str(described["method"])
     base, scheme = described.get("base", "?"), described.get("scheme", "-")
-    return base if scheme in ("-", None) else f"{base}+{scheme}"
+    return base if scheme in ("-", None) else f"{base}+{SCHEME_NAMES.get(scheme, scheme)}"
 
 
 def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -188,7 +192,8 @@ def _hashable(value: Any) -> Any:
 
 
 def is_defense_key(key: str) -> bool:
-    return key == "method" or key.startswith(("base.", "lad."))
+    """Keys of what was trained (defense, weight averaging), as opposed to the context it ran in."""
+    return key == "method" or key.startswith(("base.", "lad.", "ema."))
 
 
 def summarize(runs: list[Run]) -> list[Row]:
@@ -236,9 +241,7 @@ def differing_keys(mappings: list[Mapping[str, Any]]) -> list[str]:
 def label(mapping: Mapping[str, Any], keys: list[str]) -> str:
     """`key=value` for each of `keys` that the mapping has (prefixes lad./base. dropped)."""
     parts = [
-        f"{k.split('.', 1)[-1] if is_defense_key(k) else k}={mapping[k]}"
-        for k in keys
-        if k in mapping and k != "method"
+        f"{k.removeprefix('lad.').removeprefix('base.')}={mapping[k]}" for k in keys if k in mapping and k != "method"
     ]
     return " ".join(([str(mapping["method"])] if "method" in mapping else []) + parts)
 
