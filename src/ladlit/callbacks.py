@@ -6,18 +6,44 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ProgressBar, RichProgressBar, WeightAveraging
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar, WeightAveraging
 from torch import Tensor
 
 from ladlit.checks import check_unit_interval
 
 log = logging.getLogger("ladlit")
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, with the files it tracks saved relative to its folder: a run
+    directory that is moved or copied resumes with its own best score and best checkpoint (the
+    stock callback keeps absolute paths, so a moved run crashes and a copy reads the original's)."""
+
+    PATHS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state.update({k: os.path.basename(state[k]) for k in self.PATHS if state.get(k)})
+        state["best_k_models"] = {os.path.basename(k): v for k, v in state.get("best_k_models", {}).items()}
+        state["dirpath"] = None  # marks the relative form
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        if state.get("dirpath") is None and self.dirpath:
+            state.update({k: os.path.join(self.dirpath, state[k]) for k in self.PATHS if state.get(k)})
+            state["best_k_models"] = {
+                os.path.join(self.dirpath, k): v for k, v in state.get("best_k_models", {}).items()
+            }
+            state["dirpath"] = self.dirpath
+        super().load_state_dict(state)
 
 
 class EpochHistory(pl.Callback):

@@ -54,6 +54,7 @@ class AdversarialTraining(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["net", "defense", "optimizer", "scheduler", "val_attacks"])
         self.net, self.defense = net, defense
+        defense.check_model(net)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_attacks = dict(val_attacks or {})
         self.train_acc, self.train_loss = MeanMetric(), MeanMetric()

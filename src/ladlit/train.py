@@ -21,13 +21,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ladlit.callbacks import EpochHistory
-from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.config import check_renamed_overrides, validate_config
 from ladlit.console import console, report_errors
-from ladlit.errors import CheckpointError
+from ladlit.errors import ConfigError, LadlitError
 from ladlit.evaluation import write_json
 from ladlit.loggers import build_loggers
 from ladlit.module import AdversarialTraining
+from ladlit.resume import discard_empty_run_dir, resume_checkpoint
 from ladlit.runs import describe_run, device_name
 from ladlit.tables import accuracy_table
 
@@ -50,57 +50,93 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     """Fit, then test the best checkpoint (by robust validation accuracy); returns test metrics.
 
     A run whose output directory already holds checkpoints/last.ckpt (a rerun with the same
-    `hydra.run.dir`, a requeued SLURM job) resumes from it.
+    `hydra.run.dir`, a requeued SLURM job) resumes from it, if it was trained with the same config
+    (`ladlit.resume`). A config error leaves no empty run directory behind.
     """
-    validate_config(cfg)
-    _one_gpu_per_job(cfg)
-    pl.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.output_dir)
-    datamodule = instantiate(cfg.dataset)
-    module = build_module(cfg)
+    try:
+        validate_config(cfg)
+        check_precision(cfg)
+        _one_gpu_per_job(cfg)
+        pl.seed_everything(cfg.seed, workers=True)
+        datamodule = instantiate(cfg.dataset)
+        module = build_module(cfg)
+        resume = resume_checkpoint(
+            cfg.get("ckpt_path"), module.hparams.run_config, module.net, out_dir, cfg.get("force_resume", False)
+        )
+    except LadlitError:
+        discard_empty_run_dir(out_dir)
+        raise
     run = describe_run(module.hparams.run_config)
     loggers = build_loggers(cfg.get("logger"), out_dir, run)
     callbacks = build_callbacks(cfg.get("callbacks"), with_logger=bool(loggers)) + list(extra_callbacks or [])
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir)
     )
+    if trainer.is_global_zero:
+        save_run_config(cfg, out_dir)
     started = time.time()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path"), module, out_dir))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     best = next((cb for cb in trainer.checkpoint_callbacks if cb.monitor), None)
     best_path = best.best_model_path if best is not None else ""
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)[0]
     metrics = {k: float(v) for k, v in results.items()}
     if trainer.is_global_zero:
         history = next((cb.records for cb in callbacks if isinstance(cb, EpochHistory)), [])
-        write_json(
-            out_dir / "metrics.json",
-            {
-                **metrics,
-                "run": run,
-                "best_checkpoint": os.path.relpath(best_path, out_dir) if best_path else None,
-                "test_examples": len(datamodule.test_set)
-                if getattr(datamodule, "test_set", None) is not None
-                else None,  # unset under ddp_spawn
-                "finished": not trainer.fast_dev_run and trainer.current_epoch >= trainer.max_epochs,
-                "fast_dev_run": bool(trainer.fast_dev_run),
-                "epochs": trainer.current_epoch,
-                "train_seconds_per_epoch": statistics.median([r["train_seconds"] for r in history])
-                if history
-                else None,
-                "wall_seconds": time.time() - started,
-                "device": device_name(module.device),
-                "date": time.strftime("%Y-%m-%d"),
-                "history": history,
-                "config": module.hparams.run_config,
-            },
-        )
-        console.print(
-            accuracy_table(
-                {k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}, title="test accuracy"
-            )
-        )
+        record = run_record(trainer, module, datamodule, history, best_path, out_dir, time.time() - started)
+        write_json(out_dir / "metrics.json", {**metrics, "run": run, **record})
+        accuracies = {k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}
+        console.print(accuracy_table(accuracies, title="test accuracy"))
         console.print(f"run directory: {out_dir}")
     return metrics
+
+
+def run_record(
+    trainer: pl.Trainer,
+    module: AdversarialTraining,
+    datamodule: Any,
+    history: list[dict[str, float]],
+    best_path: str,
+    out_dir: Path,
+    seconds: float,
+) -> dict[str, Any]:
+    """What metrics.json says about the run besides its test accuracies (paths relative to the run)."""
+    test_set = getattr(datamodule, "test_set", None)  # unset in this process under ddp_spawn
+    return {
+        "best_checkpoint": os.path.relpath(best_path, out_dir) if best_path else None,
+        "test_examples": len(test_set) if test_set is not None else None,
+        "finished": not trainer.fast_dev_run and trainer.current_epoch >= trainer.max_epochs,
+        "fast_dev_run": bool(trainer.fast_dev_run),
+        "epochs": trainer.current_epoch,
+        "train_seconds_per_epoch": statistics.median([r["train_seconds"] for r in history]) if history else None,
+        "wall_seconds": seconds,
+        "device": device_name(module.device),
+        "date": time.strftime("%Y-%m-%d"),
+        "history": history,
+        "config": module.hparams.run_config,
+    }
+
+
+def save_run_config(cfg: DictConfig, out_dir: Path) -> None:
+    """`.hydra/config.yaml` and `overrides.yaml`, written once the run is known not to clash with
+    what the directory holds (Hydra's own copy is off: it would overwrite before any check)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    folder = out_dir / ".hydra"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    if HydraConfig.initialized():
+        (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(HydraConfig.get().overrides.task))
+
+
+def check_precision(cfg: DictConfig) -> None:
+    """fp16 autocast needs a GPU: on a CPU Lightning would quietly run bf16 instead."""
+    precision = str(cfg.trainer.get("precision", "32"))
+    on_cpu = cfg.trainer.get("accelerator") == "cpu" or not torch.cuda.is_available()
+    if precision.startswith("16") and on_cpu:
+        raise ConfigError(
+            f"trainer.precision={precision} needs a GPU; on a CPU use trainer.precision=bf16-mixed (or 32-true)"
+        )
 
 
 def build_callbacks(cfg: DictConfig | None, with_logger: bool) -> list[pl.Callback]:
@@ -124,32 +160,6 @@ def _one_gpu_per_job(cfg: DictConfig) -> None:
         if cfg.trainer.get("strategy", "auto") in ("auto", None) and cfg.trainer.get("devices") in (1, "1"):
             with open_dict(cfg):
                 cfg.trainer.devices = [int(HydraConfig.get().job.num) % count]
-
-
-def _resume_path(ckpt_path: Any, module: AdversarialTraining, out_dir: Path) -> str | None:
-    """The checkpoint to resume from, checked before Lightning touches it: readable, matching.
-
-    `ckpt_path=null` resumes from this run directory's last.ckpt when there is one;
-    `ckpt_path=last` insists on it.
-    """
-    own_last = out_dir / "checkpoints" / "last.ckpt"
-    if ckpt_path is None and not own_last.is_file():
-        return None
-    if ckpt_path in (None, "last"):
-        if not own_last.is_file():
-            raise CheckpointError(
-                f"ckpt_path=last, but {own_last} does not exist: rerun with hydra.run.dir=<the run to resume> or ckpt_path=<a .ckpt>"
-            )
-        ckpt_path = own_last
-        console.print(f"resuming from {own_last}")
-    path = find_checkpoint(str(ckpt_path))
-    ckpt = load_checkpoint(path)
-    if "state_dict" not in ckpt or "epoch" not in ckpt:
-        raise CheckpointError(
-            f"{path} is not a training checkpoint of ladlit (no state_dict/epoch); resume from <run dir>/checkpoints/last.ckpt"
-        )
-    load_weights(module.net, net_state_dict(ckpt), source=str(path))
-    return str(path)
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")

@@ -37,6 +37,9 @@ class Defense(ABC):
     def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
         """Loss to minimise on the batch (x, y), x in [0, 1]."""
 
+    def check_model(self, model: nn.Module) -> None:
+        """Raise ConfigError if the defense cannot run on `model` (called before training starts)."""
+
     def on_train_epoch_start(self, epoch: int) -> None:
         """Called at the start of each training epoch (for schedules)."""
 

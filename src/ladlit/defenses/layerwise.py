@@ -180,12 +180,19 @@ class LayerwiseDefense(Defense):
                 logs[f"lad/perturbation_norm/block{i:02d}"] = torch.stack(injected).sum(0).mean()
         return logs
 
+    def check_model(self, model: nn.Module) -> None:
+        """The model has residual blocks to hook, and `blocks` names only existing ones."""
+        self._injector_for(model)
+
     def _injector_for(self, model: nn.Module) -> AdjointInjector:
         if self.injector is None or self._model_id != id(model):
-            blocks = find_residual_blocks(model, self.block_types, self.block_name_pattern)
+            try:
+                blocks = find_residual_blocks(model, self.block_types, self.block_name_pattern)
+            except ValueError as err:
+                raise ConfigError(f"{err} Set defense.block_types or defense.block_name_pattern.") from None
             if self.block_indices is not None and any(not 0 <= i < len(blocks) for i in self.block_indices):
-                raise ValueError(
-                    f"defense.blocks {self.block_indices} out of range: the model has {len(blocks)} residual blocks"
+                raise ConfigError(
+                    f"defense.blocks={self.block_indices} is out of range: the model has {len(blocks)} residual blocks (indices 0 to {len(blocks) - 1})"
                 )
             self.injector, self._model_id = AdjointInjector(blocks), id(model)
         return self.injector

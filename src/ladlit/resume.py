@@ -1,0 +1,132 @@
+"""Resuming a run without surprises: which checkpoint, whether it was trained with this config,
+and never training over a finished run's results.
+
+A rerun into a run directory resumes from its last.ckpt only if the stored config equals the new
+one up to the keys in RESUMABLE (those that may change on resume: a longer schedule, other
+devices, logging); anything else stops with the keys that differ. `force_resume=true` resumes
+anyway. A finished run is only continued to a larger `trainer.max_epochs`; its results so far
+are kept as metrics.<epochs>epochs.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
+from ladlit.errors import CheckpointError, ConfigError
+
+# config keys (and key prefixes) that may differ between a run and its resumption
+RESUMABLE = (
+    "trainer.max_epochs",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.accelerator",
+    "trainer.sync_batchnorm",
+    "trainer.enable_progress_bar",
+    "logger",
+    "callbacks",
+    "choices",
+    "ckpt_path",
+    "force_resume",
+    "output_dir",
+    "name",
+    "data_dir",
+    "dataset.path",
+    "dataset.root",
+    "dataset.cache_dir",
+    "dataset.download",
+    "dataset.num_workers",
+    "one_gpu_per_job",
+)
+
+
+def resume_checkpoint(
+    ckpt_path: Any, run_config: Mapping[str, Any], net: Any, out_dir: Path, force: bool = False
+) -> str | None:
+    """The checkpoint to resume from, checked before Lightning touches it: readable, trained with
+    this config, and not the end of a finished run. Loads its weights into `net`.
+
+    `ckpt_path=null` resumes from this run directory's last.ckpt when there is one; `ckpt_path=last`
+    insists on it; any other value is a checkpoint file or run directory.
+    """
+    own_last = out_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path is None and not own_last.is_file():
+        return None
+    if ckpt_path in (None, "last"):
+        if not own_last.is_file():
+            raise CheckpointError(
+                f"ckpt_path=last, but {own_last} does not exist: rerun with hydra.run.dir=<the run to resume> or ckpt_path=<a .ckpt>"
+            )
+        ckpt_path = own_last
+    path = find_checkpoint(str(ckpt_path))
+    ckpt = load_checkpoint(path)
+    if "state_dict" not in ckpt or "epoch" not in ckpt:
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of ladlit (no state_dict/epoch); resume from <run dir>/checkpoints/last.ckpt"
+        )
+    stored = (ckpt.get("hyper_parameters") or {}).get("run_config")
+    if stored is not None and not force:
+        check_same_config(stored, run_config, path)
+    keep_finished_results(out_dir, run_config)
+    load_weights(net, net_state_dict(ckpt), source=str(path))
+    return str(path)
+
+
+def check_same_config(stored: Mapping[str, Any], current: Mapping[str, Any], source: Path) -> None:
+    """ConfigError naming every key (outside RESUMABLE) whose value differs."""
+    old, new = dict(_flatten(stored)), dict(_flatten(current))
+    differing = [
+        k for k in sorted(set(old) | set(new)) if not _resumable(k) and old.get(k, "<absent>") != new.get(k, "<absent>")
+    ]
+    if differing:
+        shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}" for k in differing[:8])
+        more = f" (and {len(differing) - 8} more)" if len(differing) > 8 else ""
+        raise ConfigError(
+            f"{source} was trained with another config: {shown}{more}. Start a fresh run in a new directory "
+            "(leave out hydra.run.dir, or name a new one), or resume anyway with force_resume=true."
+        )
+
+
+def keep_finished_results(out_dir: Path, run_config: Mapping[str, Any]) -> None:
+    """Refuse to retrain a finished run; before extending one, keep its metrics.json aside."""
+    metrics = out_dir / "metrics.json"
+    try:
+        done = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    except ValueError:
+        done = {}
+    if not done.get("finished"):
+        return
+    epochs = int(done.get("epochs") or 0)
+    if int(run_config.get("trainer", {}).get("max_epochs") or 0) <= epochs:
+        raise ConfigError(
+            f"{out_dir} holds a finished run ({epochs} epochs, metrics.json); its results are kept. To train it "
+            f"further, raise trainer.max_epochs above {epochs}; for a new run, leave out hydra.run.dir or name a new one."
+        )
+    os.replace(metrics, out_dir / f"metrics.{epochs}epochs.json")
+
+
+def discard_empty_run_dir(out_dir: Path) -> None:
+    """Remove a run directory that holds nothing but an empty or log-only start (an early error)."""
+    if not out_dir.is_dir():
+        return
+    files = [p for p in out_dir.rglob("*") if p.is_file()]
+    if all(p.name.endswith(".log") or ".hydra" in p.parts for p in files):
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _resumable(key: str) -> bool:
+    return any(key == r or key.startswith(r + ".") for r in RESUMABLE)
+
+
+def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _flatten(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), node

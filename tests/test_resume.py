@@ -1,0 +1,101 @@
+"""A run directory is never silently reused or overwritten; a moved or copied run resumes as itself."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, quickstart_config
+from ladlit.errors import ConfigError
+from ladlit.train import train
+
+SHORT = [
+    "train_attack_steps=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "dataset.test_subset=32",
+]
+
+
+def _files(run):
+    return {p.relative_to(run): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file() and p.suffix != ".log"}
+
+
+@pytest.fixture
+def finished_run(tmp_path):
+    run = tmp_path / "run"
+    train(quickstart_config(run, "trainer.max_epochs=2", *SHORT))
+    return run
+
+
+def test_rerun_with_another_config_stops_naming_the_keys_and_touches_nothing(finished_run):
+    (finished_run / "metrics.json").unlink()  # as if it had been killed before the end
+    before = _files(finished_run)
+    with pytest.raises(
+        ConfigError,
+        match=r"defense._target_: 'ladlit.defenses.PGDTraining' -> 'ladlit.defenses.TRADES'.*force_resume=true",
+    ):
+        train(quickstart_config(finished_run, "trainer.max_epochs=3", "defense=trades", *SHORT))
+    with pytest.raises(ConfigError, match=r"eps: 0.1 -> 0.05"):
+        train(quickstart_config(finished_run, "trainer.max_epochs=3", "eps=0.05", *SHORT))
+    assert _files(finished_run) == before
+
+
+def test_the_cli_says_it_in_one_message(finished_run):
+    cmd = [
+        sys.executable,
+        "-m",
+        "ladlit.train",
+        "experiment=quickstart",
+        "defense=trades",
+        *SHORT,
+        f"hydra.run.dir={finished_run}",
+    ]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert (
+        result.returncode == 2
+        and "was trained with another config" in result.stderr
+        and "Traceback" not in result.stderr
+    )
+
+
+def test_a_finished_run_is_extended_only_to_more_epochs_and_its_results_kept(finished_run):
+    first = json.loads((finished_run / "metrics.json").read_text())
+    with pytest.raises(ConfigError, match="finished run .2 epochs"):
+        train(quickstart_config(finished_run, "trainer.max_epochs=2", *SHORT))
+    train(quickstart_config(finished_run, "trainer.max_epochs=3", *SHORT))
+    assert json.loads((finished_run / "metrics.2epochs.json").read_text()) == first
+    assert json.loads((finished_run / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_force_resume_accepts_a_changed_config(finished_run):
+    (finished_run / "metrics.json").unlink()
+    train(quickstart_config(finished_run, "trainer.max_epochs=3", "optimizer.lr=0.01", "force_resume=true", *SHORT))
+    assert torch.load(finished_run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
+
+
+@pytest.mark.parametrize("how", ["move", "copy"])
+def test_a_moved_or_copied_run_resumes_with_its_own_checkpoints(finished_run, tmp_path, how):
+    target = tmp_path / "elsewhere"
+    (shutil.move if how == "move" else shutil.copytree)(finished_run, target)
+    own_best = target / "checkpoints" / "best.ckpt"
+    metrics = train(quickstart_config(target, "trainer.max_epochs=3", *SHORT))
+    record = json.loads((target / "metrics.json").read_text())
+    assert record["best_checkpoint"] == "checkpoints/best.ckpt" and own_best.is_file()
+    state = torch.load(target / "checkpoints" / "last.ckpt", weights_only=False)
+    (callback,) = [v for k, v in state["callbacks"].items() if "'monitor': 'val/robust_acc'" in k]
+    assert callback["best_model_path"] == "best.ckpt" and callback["best_model_score"] is not None
+    assert metrics["test/acc_clean"] >= 0.0
+
+
+def test_an_early_config_error_leaves_no_run_directory(tmp_path):
+    run = tmp_path / "new-run"
+    cmd = [sys.executable, "-m", "ladlit.train", "experiment=quickstart", "defense.eps=3", f"hydra.run.dir={run}"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "defense.eps must be in [0, 1]" in result.stderr
+    assert not run.exists()
