@@ -92,16 +92,6 @@ def test_multirun_of_two_jobs_gets_two_directories(tmp_path):
         assert (run / "metrics.json").is_file() and (run / ".hydra" / "config.yaml").is_file()
 
 
-@pytest.mark.parametrize("launcher", ["parallel", "slurm"])
-def test_launcher_configs_compose(launcher):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", [f"hydra/launcher={launcher}"], return_hydra_config=True)
-    target = cfg.hydra.launcher._target_
-    assert target.endswith("JoblibLauncher" if launcher == "parallel" else "SlurmLauncher")
-
-
 def test_base_defense_is_a_config_node_of_its_own():
     from ladlit.defenses import TRADES, PGDTraining
 

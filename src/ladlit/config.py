@@ -3,17 +3,33 @@ scripts, notebooks and tests, and the checks every config passes before any work
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from ladlit.checks import KEY_RULES, check_rule
 from ladlit.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+JOB_DIR_CHARS = 80
+
+
+def job_dirname(num: Any, overrides: str) -> str:
+    """A sweep job's folder name: its number and its overrides (`hydra.job.override_dirname`), cut
+    to JOB_DIR_CHARS characters with a short hash of the whole list when longer, so any override
+    list gives a short, unique, readable name (the raw list can exceed the file-name limit)."""
+    name = f"{num}_{overrides}".replace("/", "-")
+    if len(name) <= JOB_DIR_CHARS:
+        return name
+    digest = hashlib.sha1(overrides.encode()).hexdigest()[:8]
+    return f"{name[: JOB_DIR_CHARS - 10]}~{digest}"
+
+
+OmegaConf.register_new_resolver("ladlit_job_dir", job_dirname, replace=True)
 
 
 def compose_config(name: str, overrides: list[str], output_dir: str | Path | None = None) -> DictConfig:
@@ -73,3 +89,42 @@ def check_renamed_overrides(overrides: list[str]) -> None:
             raise ConfigError(
                 f"{override}: under a layer-wise defense the base's keys live in defense.base; write defense.base.{override.removeprefix('defense.')}"
             )
+
+
+def check_sweep_keys(overrides: list[str]) -> None:
+    """Refuse a multirun that sweeps a group's options (defense=pgd,lad) together with a key that
+    only some of them have (defense.eta=...): Hydra would stop at the first job lacking the key
+    with a struct error. Says which options have it and how to sweep it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides([o for o in overrides if not o.startswith(("hydra", "-"))])
+    choices = {
+        o.key_or_group: [str(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else [str(o.value())]
+        for o in parsed
+        if (CONF_DIR / o.key_or_group).is_dir() and o.package is None
+    }
+    for o in parsed:
+        group, _, _ = o.key_or_group.partition(".")
+        if o.is_add() or o.is_delete() or group not in choices or len(choices[group]) < 2 or o.key_or_group == group:
+            continue
+        has = {
+            c: OmegaConf.select(compose_config("train", [f"{group}={c}"]), o.key_or_group, default=_ABSENT)
+            is not _ABSENT
+            for c in choices[group]
+        }
+        lacking = [c for c, present in has.items() if not present]
+        if lacking:
+            having = [c for c, present in has.items() if present]
+            raise ConfigError(
+                f"{o.key_or_group} exists for {group}={','.join(having) or '(none)'} but not for {group}={','.join(lacking)}, so one "
+                f"sweep cannot set it on every job. Sweep the options that have it on their own "
+                f"(-m {group}={','.join(having) or '...'} {o.input_line.split('=', 1)[0]}=...) and the others in a second sweep"
+                + (
+                    " (defense=lad defense.eta=0 trains exactly as PGD-AT, so an eta sweep can include it)."
+                    if o.key_or_group == "defense.eta"
+                    else "."
+                )
+            )
+
+
+_ABSENT = object()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.errors import InstantiationException
 from rich.console import Console
@@ -23,7 +23,13 @@ def report_errors(main: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return main(*args, **kwargs)
         except (LadlitError, InstantiationException) as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-            sys.exit(2)
+            exit_with_error(err)
 
     return wrapper
+
+
+def exit_with_error(err: BaseException) -> NoReturn:
+    """Print `err` as one line and exit with code 2. (A function of its own, so a launcher that
+    pickles the wrapper above by value references it by name, not the console object.)"""
+    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    sys.exit(2)

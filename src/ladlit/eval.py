@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ladlit.attacks import PGD
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.checks import check_positive_int
-from ladlit.config import validate_config
+from ladlit.config import CONF_DIR, validate_config
 from ladlit.console import console, report_errors
 from ladlit.errors import CheckpointError
 from ladlit.evaluation import (
@@ -106,11 +106,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     return entries
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
 @report_errors
 def main(cfg: DictConfig) -> None:
     evaluate_checkpoint(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from ladlit.eval import main as entry_point  # the importable module's, as in ladlit.train
+
+    entry_point()

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ladlit.callbacks import EpochHistory
-from ladlit.config import check_renamed_overrides, validate_config
+from ladlit.config import CONF_DIR, check_renamed_overrides, check_sweep_keys, validate_config
 from ladlit.console import console, report_errors
 from ladlit.errors import ConfigError, LadlitError
 from ladlit.evaluation import write_json
@@ -162,7 +162,7 @@ def _one_gpu_per_job(cfg: DictConfig) -> None:
                 cfg.trainer.devices = [int(HydraConfig.get().job.num) % count]
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @report_errors
 def hydra_main(cfg: DictConfig) -> float:
     return train(cfg).get("test/robust_acc", float("nan"))
@@ -172,8 +172,14 @@ def hydra_main(cfg: DictConfig) -> float:
 def main() -> None:
     """`python -m ladlit.train`: old spellings are answered with the new ones before Hydra composes."""
     check_renamed_overrides(sys.argv[1:])
+    if {"-m", "--multirun"} & set(sys.argv[1:]):
+        check_sweep_keys(sys.argv[1:])
     hydra_main()
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable module's entry point, not this __main__ copy: launchers that pickle the
+    # task (joblib, submitit) then reference its functions by name instead of copying them.
+    from ladlit.train import main as entry_point
+
+    entry_point()
