@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import REPO, compose_config, tiny_net
 from ladlit.checkpoints import load_checkpoint, load_weights
@@ -68,5 +69,85 @@ def test_cli_eval_of_missing_checkpoint(tmp_path):
 def test_missing_datasets_say_how_to_get_them(tmp_path):
     with pytest.raises(DataNotFoundError, match="dataset.download=true"):
         TorchvisionDataModule(name="cifar10", root=str(tmp_path), num_classes=10, mean=[0] * 3, std=[1] * 3).load()
-    with pytest.raises(DataNotFoundError, match="Set dataset.path"):
+    with pytest.raises(DataNotFoundError, match="set dataset.path"):
         JpegTarballDataModule(path=str(tmp_path / "x.tar.gz"), num_classes=10, mean=[0] * 3, std=[1] * 3).load()
+
+
+def _truncated_tarball(folder):
+    """The toy layout of test_data, cut in the middle of its gzip stream."""
+    from test_data import _make_tarball
+
+    whole = folder / "whole.tar.gz"
+    _make_tarball(whole, n_per_class=30)
+    cut = folder / "cut.tar.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    whole.unlink()
+    return cut
+
+
+def _plain_state_dict(folder):
+    path = folder / "weights.pt"
+    torch.save(tiny_net(channels=1).state_dict(), path)
+    return path
+
+
+BAD_INPUTS = {
+    "truncated archive": (
+        "train",
+        lambda d: [
+            "experiment=quickstart",
+            "dataset=cifar10_jpeg",
+            f"dataset.path={_truncated_tarball(d)}",
+            f"dataset.cache_dir={d}/cache",
+        ],
+        "is truncated or corrupt",
+    ),
+    "block out of range": (
+        "train",
+        lambda d: ["experiment=quickstart", "defense=lad", "defense.blocks=[99]"],
+        "defense.blocks=[99] is out of range",
+    ),
+    "eval without ckpt": ("eval", lambda d: [], "ckpt=<run directory or .ckpt>"),
+    "state_dict without dataset": (
+        "eval",
+        lambda d: [f"ckpt={_plain_state_dict(d)}", "model=tiny"],
+        "name the architecture and data",
+    ),
+    "n_examples of zero": (
+        "eval",
+        lambda d: [f"ckpt={_plain_state_dict(d)}", "model=tiny", "dataset=digits", "n_examples=0"],
+        "n_examples must be an integer >= 1",
+    ),
+    "missing data file": (
+        "train",
+        lambda d: ["experiment=quickstart", "dataset=cifar10_jpeg", f"data_dir={d}/nowhere"],
+        "LADLIT_DATA_DIR",
+    ),
+    "fp16 on a CPU": ("train", lambda d: ["experiment=quickstart", "trainer.precision=16-mixed"], "needs a GPU"),
+    "truncated metrics.json": ("report", lambda d: _truncated_metrics(d), "no finished run"),
+}
+
+
+def _truncated_metrics(folder):
+    (folder / "run").mkdir()
+    (folder / "run" / "metrics.json").write_text('{"test/acc_clean": 0.5, "run": {"ba')
+    return [str(folder)]
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gives_one_message_exit_2_and_writes_nothing(case, tmp_path):
+    tool, make_args, message = BAD_INPUTS[case]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    args = make_args(inputs)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    run_dir = tmp_path / "run"
+    module = {
+        "train": ["-m", "ladlit.train", f"hydra.run.dir={run_dir}"],
+        "eval": ["-m", "ladlit.eval"],
+        "report": ["-m", "ladlit.report"],
+    }[tool]
+    result = subprocess.run([sys.executable, *module, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written: no run directory, no cache, no results

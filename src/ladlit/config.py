@@ -29,7 +29,15 @@ def job_dirname(num: Any, overrides: str) -> str:
     return f"{name[: JOB_DIR_CHARS - 10]}~{digest}"
 
 
+def project_path(path: str) -> str:
+    """`path` made absolute against the project folder (not the working directory), so data is
+    found the same wherever a command is typed."""
+    full = Path(path).expanduser()
+    return str(full if full.is_absolute() else (CONF_DIR.parent / full).resolve())
+
+
 OmegaConf.register_new_resolver("ladlit_job_dir", job_dirname, replace=True)
+OmegaConf.register_new_resolver("ladlit_path", project_path, replace=True)
 
 
 def compose_config(name: str, overrides: list[str], output_dir: str | Path | None = None) -> DictConfig:
@@ -63,7 +71,7 @@ def validate_config(cfg: DictConfig) -> None:
 def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     if isinstance(node, DictConfig):
         for key in node.keys():
-            if key != "hydra":
+            if key != "hydra" and not OmegaConf.is_missing(node, key):  # ??? is reported where it is needed
                 yield from _leaves(node[key], f"{prefix}.{key}" if prefix else str(key))
     elif isinstance(node, ListConfig):
         for i, item in enumerate(node):

@@ -9,6 +9,7 @@ earlier evaluations are kept) and prints a table.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -22,7 +23,7 @@ from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, n
 from ladlit.checks import check_positive_int
 from ladlit.config import CONF_DIR, validate_config
 from ladlit.console import console, report_errors
-from ladlit.errors import CheckpointError
+from ladlit.errors import CheckpointError, ConfigError
 from ladlit.evaluation import (
     add_evaluations,
     evaluate,
@@ -38,25 +39,10 @@ from ladlit.tables import accuracy_table
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate `cfg.ckpt` under `cfg.attack`; returns the entries added to metrics.json."""
-    validate_config(cfg)
     if cfg.n_examples is not None:
         check_positive_int("n_examples", cfg.n_examples)
-    path = find_checkpoint(cfg.ckpt)
-    ckpt = load_checkpoint(path)
-    run_config = (ckpt.get("hyper_parameters") or {}).get("run_config") or {}
-    model_cfg, dataset_cfg = (
-        cfg.get("model") or run_config.get("model"),
-        cfg.get("dataset") or run_config.get("dataset"),
-    )
-    if model_cfg is None or dataset_cfg is None:
-        raise CheckpointError(
-            f"{path} carries no ladlit run config: name the architecture and data, e.g. model=preact_resnet18 dataset=cifar10"
-        )
-    if cfg.eps is None:
-        with open_dict(cfg):
-            cfg.eps = run_config.get("eps", 8 / 255)
-    net = instantiate(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg)
-    load_weights(net, net_state_dict(ckpt), source=str(path))
+    net, path, run_config, dataset_cfg = load_model(cfg)
+    validate_config(cfg)
     datamodule = instantiate(dataset_cfg, eval_batch_size=cfg.batch_size)
     datamodule.setup("test")
     attacks = {name: instantiate(node) for name, node in (cfg.get("attack") or {}).items()}
@@ -104,6 +90,31 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     add_evaluations(path.parent / "metrics.json", describe_run(run_config) if run_config else {}, entries)
     console.print(f"added {len(entries)} result(s) to {path.parent / 'metrics.json'} and metrics.md")
     return entries
+
+
+def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
+    """The network of `cfg.ckpt` with its weights, the checkpoint's path, its run config and the
+    dataset config to test on; fills `cfg.eps` and `cfg.dataset` from the run when not given."""
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise ConfigError(
+            "say what to evaluate: ckpt=<run directory or .ckpt> (a plain state_dict also needs model=... dataset=...)"
+        )
+    path = find_checkpoint(cfg.ckpt)
+    ckpt = load_checkpoint(path)
+    run_config = (ckpt.get("hyper_parameters") or {}).get("run_config") or {}
+    model_cfg = cfg.get("model") or run_config.get("model")
+    dataset_cfg = cfg.get("dataset") or run_config.get("dataset")
+    if model_cfg is None or dataset_cfg is None:
+        raise CheckpointError(
+            f"{path} carries no ladlit run config: name the architecture and data, e.g. model=preact_resnet18 dataset=cifar10"
+        )
+    with open_dict(cfg):
+        cfg.dataset = dataset_cfg  # a model= given here reads ${dataset.*}
+        if cfg.eps is None:
+            cfg.eps = run_config.get("eps", 8 / 255)
+    net = instantiate(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg)
+    load_weights(net, net_state_dict(ckpt), source=str(path))
+    return net, path, run_config, dataset_cfg
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")

@@ -112,11 +112,11 @@ def keep_finished_results(out_dir: Path, run_config: Mapping[str, Any]) -> None:
 
 
 def discard_empty_run_dir(out_dir: Path) -> None:
-    """Remove a run directory that holds nothing but an empty or log-only start (an early error)."""
+    """Remove a run directory that a failed start left without results: no checkpoint and no
+    metrics, only logs and configs (a run with results is never touched)."""
     if not out_dir.is_dir():
         return
-    files = [p for p in out_dir.rglob("*") if p.is_file()]
-    if all(p.name.endswith(".log") or ".hydra" in p.parts for p in files):
+    if not any(out_dir.rglob("*.ckpt")) and not any(out_dir.rglob("metrics*.json")):
         shutil.rmtree(out_dir, ignore_errors=True)
 
 

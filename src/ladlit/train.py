@@ -10,6 +10,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ from ladlit.module import AdversarialTraining
 from ladlit.resume import discard_empty_run_dir, resume_checkpoint
 from ladlit.runs import describe_run, device_name
 from ladlit.tables import accuracy_table
+
+# On small datasets an epoch has fewer batches than trainer.log_every_n_steps; Lightning says so every run.
+warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 
 
 def build_module(cfg: DictConfig) -> AdversarialTraining:
@@ -55,18 +59,22 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     """
     out_dir = Path(cfg.output_dir)
     try:
-        validate_config(cfg)
-        check_precision(cfg)
-        _one_gpu_per_job(cfg)
-        pl.seed_everything(cfg.seed, workers=True)
-        datamodule = instantiate(cfg.dataset)
-        module = build_module(cfg)
-        resume = resume_checkpoint(
-            cfg.get("ckpt_path"), module.hparams.run_config, module.net, out_dir, cfg.get("force_resume", False)
-        )
+        return _train(cfg, out_dir, extra_callbacks)
     except LadlitError:
         discard_empty_run_dir(out_dir)
         raise
+
+
+def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | None) -> dict[str, float]:
+    validate_config(cfg)
+    check_precision(cfg)
+    _one_gpu_per_job(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.dataset)
+    module = build_module(cfg)
+    resume = resume_checkpoint(
+        cfg.get("ckpt_path"), module.hparams.run_config, module.net, out_dir, cfg.get("force_resume", False)
+    )
     run = describe_run(module.hparams.run_config)
     loggers = build_loggers(cfg.get("logger"), out_dir, run)
     callbacks = build_callbacks(cfg.get("callbacks"), with_logger=bool(loggers)) + list(extra_callbacks or [])

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import tarfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -54,23 +55,30 @@ class TorchvisionDataModule(InMemoryDataModule):
         self.name, self.root, self.download = name, root, download
 
     def load(self) -> ImageArrays:
-        train, test = (self._split(train) for train in (True, False))
+        train, test = (self._split(train, download=self.download and self.trainer is None) for train in (True, False))
         return ImageArrays(train[0], train[1], test[0], test[1])
 
-    def _split(self, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    def prepare_data(self) -> None:
+        """Download once per node (Lightning calls this on one process), before any rank loads."""
+        if self.download:
+            for train in (True, False):
+                self._split(train, download=True)
+
+    def _split(self, train: bool, download: bool = False) -> tuple[np.ndarray, np.ndarray]:
         import torchvision.datasets as tvd
 
         try:
             if self.name == "svhn":
-                ds = tvd.SVHN(self.root, split="train" if train else "test", download=self.download)
+                ds = tvd.SVHN(self.root, split="train" if train else "test", download=download)
                 return ds.data.transpose(0, 2, 3, 1), np.asarray(ds.labels)
             cls = tvd.CIFAR10 if self.name == "cifar10" else tvd.CIFAR100
-            ds = cls(self.root, train=train, download=self.download)
+            ds = cls(self.root, train=train, download=download)
             return ds.data, np.asarray(ds.targets)
-        except RuntimeError as err:
+        except (RuntimeError, OSError) as err:
             raise DataNotFoundError(
-                f"{self.name} was not found under {Path(self.root).resolve()} ({err}). "
-                f"Run with dataset.download=true (needs internet) or point dataset.root at a copy."
+                f"{self.name} was not found under {Path(self.root).resolve()} ({err}). Run with dataset.download=true "
+                "(needs internet), point dataset.root (or LADLIT_TORCHVISION_ROOT) at a copy, or train offline on "
+                "dataset=cifar10_jpeg."
             ) from None
 
 
@@ -89,19 +97,32 @@ class JpegTarballDataModule(InMemoryDataModule):
         self.cache_dir = Path(cache_dir).expanduser()
         self.classes = tuple(classes) if classes else None
 
+    def prepare_data(self) -> None:
+        """Decode the archive into the cache once per node (Lightning calls this on one process)."""
+        self.load()
+
     def load(self) -> ImageArrays:
         if not self.path.is_file():
             raise DataNotFoundError(
-                f"No archive at {self.path.resolve()}. Set dataset.path to a .tar.gz laid out as "
-                "train/<class>/*.jpg and test/<class>/*.jpg (the project's copy is ../shared/data/cifar10-jpeg.tar.gz)."
+                f"No archive at {self.path.resolve()}. Put the data folder in LADLIT_DATA_DIR (default ../shared/data "
+                "beside the project) or set dataset.path to a .tar.gz laid out as train/<class>/*.jpg and "
+                "test/<class>/*.jpg; with internet, dataset=cifar10 dataset.download=true fetches CIFAR-10 instead."
             )
         cache = self.cache_dir / f"{self.path.stem}-{_fingerprint(self.path)}-{CACHE_VERSION}.npz"
         if cache.is_file():
             with np.load(cache) as z:
                 return ImageArrays(z["x_train"], z["y_train"], z["x_test"], z["y_test"])
-        arrays = decode_members(_tar_members(self.path), self.classes)
+        try:
+            arrays = decode_members(_tar_members(self.path), self.classes)
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+            raise DataNotFoundError(
+                f"{self.path} is truncated or corrupt ({type(err).__name__}: {err}); copy it again "
+                "(../shared/data/README.md gives its size and sha256)."
+            ) from None
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
+        tmp = cache.with_name(
+            f"{cache.stem}.{os.getpid()}.tmp.npz"
+        )  # one per process: concurrent decodes never share a file
         np.savez(tmp, **arrays.__dict__)
         os.replace(tmp, cache)
         return arrays
