@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ladlit.attacks import FGSM, PGD
+from ladlit.attacks import APGDCE, FGSM, PGD, AutoAttack, Square
 from ladlit.attacks.core import margin_sum
 
 ATTACKS = {
@@ -35,10 +35,76 @@ def test_attack_raises_its_loss(name, net, batch):
         assert loss(net(x_adv)) > loss(net(x))
 
 
-def test_eps_zero_gives_clean_accuracy(net, batch):
+PROJECTED = {
+    "fgsm": lambda eps: FGSM(eps=eps),
+    "pgd": lambda eps: PGD(eps=eps, alpha=0.5, steps=3, restarts=2),  # steps far larger than eps
+    "cw": lambda eps: PGD(eps=eps, alpha=0.5, steps=3, loss="margin"),
+    "apgd-ce": lambda eps: APGDCE(eps=eps, steps=5),
+    "square": lambda eps: Square(eps=eps, n_queries=20),
+    "autoattack": lambda eps: AutoAttack(eps=eps),
+}
+
+
+@pytest.mark.parametrize("name", PROJECTED)
+def test_every_attack_ends_inside_the_eps_ball_and_the_unit_box(name, trained_digits_net):
+    net, x, y = trained_digits_net
+    x, y = x[:24], y[:24]
+    x = x.clone()
+    x[:, :, :2] = 0.0  # pixels at the box's edges, where an unclamped step leaves [0, 1]
+    x[:, :, -2:] = 1.0
+    eps = 0.03
+    torch.manual_seed(0)
+    x_adv = PROJECTED[name](eps)(net, x, y)
+    assert (x_adv - x).abs().max() <= eps + 1e-6
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+    if name != "square":  # the gradient attacks move every input to the ball's faces or the box
+        assert (x_adv - x).abs().max() >= eps - 1e-6
+
+
+def test_cw_objective_is_the_carlini_wagner_margin_on_fixed_logits():
+    logits = torch.tensor([[3.0, 1.0, -2.0], [0.5, 2.5, 1.0], [1.0, 1.0, 4.0]])
+    y = torch.tensor([0, 0, 2])
+    by_hand = sum(max(z[j] for j in range(3) if j != t) - z[t] for z, t in zip(logits.tolist(), y.tolist()))
+    assert margin_sum(y)(logits).item() == pytest.approx(by_hand)  # (1 - 3) + (2.5 - 0.5) + (1 - 4) = -3
+    assert by_hand == pytest.approx(-3.0)
+
+
+def test_cw_lowers_accuracy_on_a_trained_net(trained_digits_net):
+    net, x, y = trained_digits_net
+    torch.manual_seed(0)
+    x_adv = PGD(eps=0.1, steps=20, loss="margin")(net, x, y)
+    with torch.no_grad():
+        clean, attacked = ((net(v).argmax(1) == y).float().mean().item() for v in (x, x_adv))
+    assert attacked < clean - 0.2, (clean, attacked)
+
+
+def test_restarts_keep_per_example_the_first_restart_that_fools(monkeypatch):
+    """Three restarts whose ends are tagged by a pixel value; example i is fooled from restart
+    fooled_from[i] on (never: 9). Each keeps the first fooling end, or the last tried."""
+    import ladlit.attacks.pgd as pgd_module
+
+    fooled_from = torch.tensor([0, 1, 2, 9])
+    calls = iter(range(3))
+    monkeypatch.setattr(pgd_module, "pgd_ascent", lambda *args, **kwargs: torch.full((4, 1, 1, 1), float(next(calls))))
+
+    class Tagged(torch.nn.Module):  # wrong (class 1) once the tag reaches the example's threshold
+        def forward(self, x):
+            wrong = x.flatten(1)[:, 0] >= fooled_from
+            return torch.stack([(~wrong).float(), wrong.float()], 1)
+
+    x_adv = PGD(eps=1.0, steps=1, restarts=3)(Tagged(), torch.zeros(4, 1, 1, 1), torch.zeros(4, dtype=torch.long))
+    assert x_adv.flatten().tolist() == [0.0, 1.0, 2.0, 2.0]
+
+
+def test_attacks_run_batchnorm_in_eval_mode(net, batch):
     x, y = batch
-    x_adv = PGD(eps=0.0, steps=5)(net, x, y)
-    assert torch.equal(x_adv, x)
+    net.train()
+    before = [b.clone() for b in net.buffers()]
+    for make in PROJECTED.values():
+        if make is not PROJECTED["autoattack"]:
+            make(8 / 255)(net, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.buffers()))  # no running statistic moved
+    assert net.training
 
 
 def test_model_mode_and_parameter_gradients_untouched(net, batch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ CASES = [(group, option) for group, options in GROUPS.items() for option in opti
 
 @pytest.mark.parametrize("group,option", CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_config_composes_and_instantiates(group, option, tmp_path):
+    """Smoke test of every config file; the shared threat model reaching the defense is checked."""
     overrides = {"image_folder": ["dataset.root=x", "dataset.num_classes=3"]}.get(option, [])
     cfg = compose_config("train", [f"{group}={option}", *overrides], output_dir=tmp_path)
     node = cfg if group == "experiment" else cfg[group]
@@ -26,7 +28,10 @@ def test_config_composes_and_instantiates(group, option, tmp_path):
     elif group in ("optimizer", "scheduler"):
         assert callable(instantiate(node))
     elif group not in ("trainer", "experiment"):
-        assert instantiate(node) is not None
+        built = instantiate(node)
+        base = getattr(built, "base", built)
+        if group == "defense" and hasattr(base, "eps"):
+            assert base.eps == cfg.eps and base.steps == cfg.train_attack_steps
     else:
         assert cfg.trainer.max_epochs >= 1
 
@@ -38,6 +43,7 @@ def test_eval_config_composes_with_several_attacks():
 
 @pytest.mark.parametrize("defense", ["none", "pgd", "trades", "lad", "lad_sm", "lad_sm defense@defense.base=trades"])
 def test_cli_fast_dev_run(defense, tmp_path):
+    """Smoke test of the command line per defense; the run is recorded as a fast_dev_run."""
     cmd = [
         sys.executable,
         "-m",
@@ -53,6 +59,7 @@ def test_cli_fast_dev_run(defense, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pgd20" in result.stdout + result.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["fast_dev_run"] is True  # the report leaves it out
 
 
 def test_wandb_logger_goes_offline_without_a_key(tmp_path, monkeypatch):

@@ -95,3 +95,62 @@ def test_cifar10_jpeg_is_real_cifar10(tmp_path):
     assert arrays.x_train.shape == (50000, 32, 32, 3) and arrays.x_test.shape == (10000, 32, 32, 3)
     assert np.bincount(arrays.y_train).tolist() == [5000] * 10
     assert abs(arrays.x_train.mean() - 120.7) < 0.5
+
+
+class _Stage:
+    """Stands in for the Trainer in `on_after_batch_transfer`: only `training` is read."""
+
+    def __init__(self, training: bool) -> None:
+        self.training = training
+
+
+def test_validation_and_test_batches_are_never_augmented():
+    dm = DigitsDataModule(num_classes=10, mean=[0.3], std=[0.4], val_size=100, batch_size=64)
+    dm.setup()
+    batch = next(iter(dm.val_dataloader()))
+    for stage, augmented in ((_Stage(False), False), (_Stage(True), True)):
+        dm.trainer = stage
+        torch.manual_seed(0)
+        x, _ = dm.on_after_batch_transfer(batch, 0)
+        assert torch.equal(x, batch[0].float() / 255) is not augmented
+
+
+def test_training_order_is_a_new_shuffle_each_epoch_and_the_same_for_a_seed():
+    dm = DigitsDataModule(num_classes=10, mean=[0.3], std=[0.4], batch_size=32, seed=5)
+    dm.setup()
+    loader = dm.train_dataloader()
+    orders = []
+    for epoch in (0, 1, 0):
+        loader.batch_sampler.set_epoch(epoch) if loader.batch_sampler else loader.sampler.set_epoch(epoch)
+        orders.append(torch.cat([y for _, y in loader]).tolist())
+    assert orders[0] != orders[1] and orders[0] == orders[2]
+
+
+def test_subsets_are_the_documented_images():
+    """train_subset: the first N of the seeded permutation after the validation split;
+    test_subset: N test images drawn by the same seeded generator, kept in file order."""
+    full = DigitsDataModule(num_classes=10, mean=[0.3], std=[0.4], val_size=100, seed=3)
+    full.setup()
+    arrays = full.load()
+    dm = DigitsDataModule(num_classes=10, mean=[0.3], std=[0.4], val_size=100, seed=3, train_subset=50, test_subset=40)
+    dm.setup()
+    rng = np.random.default_rng(3)
+    order = rng.permutation(len(arrays.y_train))
+    expected_train = np.sort(order[100:150])
+    expected_test = np.sort(rng.permutation(len(arrays.y_test))[:40])
+    assert torch.equal(dm.train_set.tensors[1], torch.from_numpy(arrays.y_train[expected_train]))
+    assert torch.equal(dm.test_set.tensors[0], torch.from_numpy(arrays.x_test[expected_test].transpose(0, 3, 1, 2)))
+    assert torch.equal(dm.val_set.tensors[1], full.val_set.tensors[1])  # the subset leaves validation alone
+
+
+def test_piecewise_lr_drops_at_its_milestones():
+    from ladlit.schedules import piecewise
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    schedule = piecewise(opt, max_epochs=8, milestones=(0.5, 0.75), gamma=0.1)
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert lrs == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)

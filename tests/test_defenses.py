@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -55,3 +56,13 @@ def test_inner_max_restores_training_mode(net, batch):
         net.train()
         PGDTraining(steps=1, bn_mode=bn_mode).inner_max(net, x, y, forward=net)
         assert net.training
+
+
+@pytest.mark.parametrize("bn_mode", ["train", "eval"])
+def test_bn_mode_is_honoured_during_the_inner_maximisation(bn_mode, net, batch):
+    x, y = batch
+    net.train()
+    before = [b.clone() for b in net.buffers()]
+    PGDTraining(steps=3, bn_mode=bn_mode).inner_max(net, x, y, forward=net)
+    moved = any(not torch.equal(a, b) for a, b in zip(before, net.buffers()))
+    assert moved is (bn_mode == "train")  # batch statistics update the running ones only in train mode

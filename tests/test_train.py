@@ -38,18 +38,44 @@ def test_run_writes_metrics_and_checkpoints(tmp_path):
     assert list((tmp_path / "csv").rglob("metrics.csv"))
 
 
-def test_resume_continues_at_the_right_epoch(tmp_path):
-    short = ["defense.steps=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
+class _RecordStart(pl.Callback):
+    """What the run starts from: its weights and optimizer state when training begins."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.weights = {k: v.clone() for k, v in pl_module.state_dict().items()}
+        self.momentum = [s["momentum_buffer"].clone() for s in trainer.optimizers[0].state.values()]
+        self.epoch = trainer.current_epoch
+
+
+def _plant(checkpoint):
+    """Overwrite a checkpoint's weights and momentum with values no fresh init or step produces."""
+    state = torch.load(checkpoint, weights_only=False)
+    state["state_dict"] = {
+        k: torch.full_like(v, 0.0123) if v.is_floating_point() else v for k, v in state["state_dict"].items()
+    }
+    for buf in state["optimizer_states"][0]["state"].values():
+        buf["momentum_buffer"].fill_(-0.5)
+    torch.save(state, checkpoint)
+    return state
+
+
+@pytest.mark.parametrize("how", ["run directory's last.ckpt", "explicit ckpt_path"])
+def test_resume_starts_from_the_checkpoints_weights_and_optimizer_state(tmp_path, how):
+    short = ["train_attack_steps=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
     train(quickstart_config(tmp_path / "first", "trainer.max_epochs=2", *short))
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["epoch"] == 1
-    train(quickstart_config(tmp_path / "resumed", "trainer.max_epochs=4", f"ckpt_path={last}", *short))
-    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
-    assert resumed["epoch"] == 3
-    assert resumed["global_step"] == 4 * 3
-    epochs = (tmp_path / "resumed" / "csv").rglob("metrics.csv")
-    logged = {line.split(",")[0] for f in epochs for line in f.read_text().splitlines()[1:]}
-    assert logged  # the resumed run logged its own epochs
+    (tmp_path / "first" / "metrics.json").unlink()  # as if killed: resume into its own directory
+    planted = _plant(last)
+    start = _RecordStart()
+    target = tmp_path / "first" if how.startswith("run") else tmp_path / "resumed"
+    extra = [] if how.startswith("run") else [f"ckpt_path={last}"]
+    train(quickstart_config(target, "trainer.max_epochs=4", *short, *extra), extra_callbacks=[start])
+    assert start.epoch == 2
+    for key, value in planted["state_dict"].items():
+        torch.testing.assert_close(start.weights[key], value, msg=key)
+    assert start.momentum and all(torch.all(m == -0.5) for m in start.momentum)
+    resumed = torch.load(target / "checkpoints" / "last.ckpt", weights_only=False)
+    assert resumed["epoch"] == 3 and resumed["global_step"] == 4 * 3
 
 
 class _CrashMidEpoch(pl.Callback):
@@ -76,3 +102,49 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     for key in weights[0]:
         torch.testing.assert_close(weights[0][key], weights[1][key], rtol=1e-5, atol=1e-6)
     assert resumed == uninterrupted
+
+
+class _BreakLastEpoch(pl.Callback):
+    """Zero the classifier before the last validation: the last epoch is then the worst."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            with torch.no_grad():
+                pl_module.net.head[-1].weight.zero_()
+                pl_module.net.head[-1].bias.zero_()
+
+
+def test_robust_accuracy_is_the_worst_attack_and_testing_uses_the_best_checkpoint(tmp_path):
+    overrides = ["attack=[fgsm,pgd20]", "trainer.max_epochs=3", "train_attack_steps=1"]
+    metrics = train(quickstart_config(tmp_path, *overrides), extra_callbacks=[_BreakLastEpoch(epoch=2)])
+    history = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    for record in history:
+        assert record["val/robust_acc"] == min(record["val/acc_fgsm"], record["val/acc_pgd20"])
+    assert history[-1]["val/acc_clean"] < 0.2 < max(r["val/acc_clean"] for r in history)  # the last epoch is broken
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=False)
+    assert best["epoch"] < 2 and metrics["test/acc_clean"] > 0.5  # tested on the best epoch, not the last
+
+
+def test_eta_warmup_reaches_the_defense_through_the_modules_epoch_hook(tmp_path):
+    class RecordEta(pl.Callback):
+        etas: list[float] = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if batch_idx == 0:
+                defense = pl_module.defense
+                self.etas.append(defense.block_etas(defense.injector.states)[0])
+
+    record = RecordEta()
+    short = [
+        "defense=lad",
+        "defense.eta=0.4",
+        "defense.eta_warmup_epochs=4",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=2",
+        "train_attack_steps=1",
+    ]
+    train(quickstart_config(tmp_path, *short), extra_callbacks=[record])
+    assert record.etas == pytest.approx([0.1, 0.2, 0.3])

@@ -85,12 +85,13 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         save_run_config(cfg, out_dir)
     started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    # taken now: testing a checkpoint restores the callbacks' state, which would cut the history at that epoch
+    history = list(next((cb.records for cb in callbacks if isinstance(cb, EpochHistory)), []))
     best = next((cb for cb in trainer.checkpoint_callbacks if cb.monitor), None)
     best_path = best.best_model_path if best is not None else ""
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)[0]
     metrics = {k: float(v) for k, v in results.items()}
     if trainer.is_global_zero:
-        history = next((cb.records for cb in callbacks if isinstance(cb, EpochHistory)), [])
         record = run_record(trainer, module, datamodule, history, best_path, out_dir, time.time() - started)
         write_json(out_dir / "metrics.json", {**metrics, "run": run, **record})
         accuracies = {k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}

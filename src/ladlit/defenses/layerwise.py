@@ -2,7 +2,7 @@
 PGD-AT or TRADES. ../docs/method.md maps the method ("Layer-wise Adversarial
 Defense: An ODE Perspective") to this file line by line.
 
-Per training batch (spec section 5):
+Per training batch (docs/method.md, section 5):
   1. the base defense's inner maximisation runs with hooks capturing the adjoints a_j and,
      if `inject_during_attack`, adding the current p_j;
   2. after each inner backward pass, p_j <- c * eta_j * N(a_j) (scheme: which a, which c);
