@@ -58,3 +58,42 @@ def quickstart_config_initial_stem(tmp_path):
 
     torch.manual_seed(0)
     return instantiate(quickstart_config(tmp_path / "init", *COMMON).model).stem[0].weight.detach()
+
+
+@pytest.mark.timeout(600)
+def test_ddp_trains_with_lad_and_gathers_validation_over_all_ranks(tmp_path):
+    """Two processes, a LAD defense, validation sharded across them: the logged validation accuracy
+    is the whole validation set's (checked against one process evaluating the saved weights)."""
+    import json
+
+    from hydra.utils import instantiate
+
+    from ladlit.checkpoints import net_state_dict
+
+    overrides = [
+        *COMMON,
+        "defense=lad",
+        "defense.eta=0.01",
+        "train_attack_steps=1",
+        "trainer.limit_val_batches=null",
+        "attack=[]",
+    ]
+    ddp = [
+        "dataset.batch_size=32",
+        "dataset.eval_batch_size=50",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp_spawn",
+    ]
+    cfg = quickstart_config(tmp_path, *overrides, *ddp)
+    train(cfg)
+    logged = json.loads((tmp_path / "metrics.json").read_text())["history"][-1]["val/acc_clean"]
+    net = instantiate(cfg.model)
+    net.load_state_dict(net_state_dict(torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)))
+    dm = instantiate(cfg.dataset)
+    dm.setup()
+    x, y = dm.val_set.tensors
+    with torch.no_grad():
+        whole = (net.eval()(x.float() / 255).argmax(1) == y).float().mean().item()
+    assert len(y) == 200 and logged == pytest.approx(whole, abs=1e-6)

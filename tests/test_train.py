@@ -102,6 +102,12 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     for key in weights[0]:
         torch.testing.assert_close(weights[0][key], weights[1][key], rtol=1e-5, atol=1e-6)
     assert resumed == uninterrupted
+    histories = [json.loads((tmp_path / d / "metrics.json").read_text())["history"] for d in ("a", "b")]
+    assert [r["epoch"] for r in histories[1]] == [r["epoch"] for r in histories[0]] == [0, 1, 2, 3]
+    for a, b in zip(*histories):  # the epochs before the crash kept their records
+        assert a["val/acc_pgd20"] == pytest.approx(b["val/acc_pgd20"]) and a["train/acc"] == pytest.approx(
+            b["train/acc"]
+        )
 
 
 class _BreakLastEpoch(pl.Callback):

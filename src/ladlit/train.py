@@ -87,6 +87,7 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     # taken now: testing a checkpoint restores the callbacks' state, which would cut the history at that epoch
     history = list(next((cb.records for cb in callbacks if isinstance(cb, EpochHistory)), []))
+    history = history or saved_history(out_dir / "checkpoints" / "last.ckpt")  # ddp_spawn trained in other processes
     best = next((cb for cb in trainer.checkpoint_callbacks if cb.monitor), None)
     best_path = best.best_model_path if best is not None else ""
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)[0]
@@ -98,6 +99,14 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         console.print(accuracy_table(accuracies, title="test accuracy"))
         console.print(f"run directory: {out_dir}")
     return metrics
+
+
+def saved_history(checkpoint: Path) -> list[dict[str, float]]:
+    """The epoch history stored in a checkpoint (EpochHistory's state), or [] without one."""
+    if not checkpoint.is_file():
+        return []
+    states = torch.load(checkpoint, map_location="cpu", weights_only=False).get("callbacks", {})
+    return next((state["records"] for key, state in states.items() if key.startswith("EpochHistory")), [])
 
 
 def run_record(
