@@ -34,6 +34,10 @@ format: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
+## Prove the tests by mutation: deliberate bugs, one at a time, each must fail a test (~10 min).
+mutants: $(STAMP)
+	$(PY) tests/mutants.py
+
 bench: $(STAMP)
 	$(PY) experiments/bench_step.py
 

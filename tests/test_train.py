@@ -59,7 +59,7 @@ def _plant(checkpoint):
     return state
 
 
-@pytest.mark.parametrize("how", ["run directory's last.ckpt", "explicit ckpt_path"])
+@pytest.mark.parametrize("how", ["run_dir_last_ckpt", "explicit_ckpt_path"])
 def test_resume_starts_from_the_checkpoints_weights_and_optimizer_state(tmp_path, how):
     short = ["train_attack_steps=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
     train(quickstart_config(tmp_path / "first", "trainer.max_epochs=2", *short))

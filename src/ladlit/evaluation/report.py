@@ -134,9 +134,8 @@ def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
     for entry in sorted((evals.get("evaluations") or {}).values(), key=lambda e: e.get("date", "")):
         where = (entry.get("checkpoint", "?"), int(entry.get("n_examples") or 0))
         for attack, acc in (entry.get("accuracy") or {}).items():
-            run.measurements[(*where[:2], float(entry.get("eps", eps)), attack)] = float(
-                acc
-            )  # eval wins: read after train
+            measured = (*where, float(entry.get("eps", eps)), attack)
+            run.measurements[measured] = float(acc)  # eval wins: read after train
         if entry.get("eps_sweep"):
             run.eps_sweeps[where[0]] = {float(e): a for e, a in entry["eps_sweep"].items()}
         if entry.get("layer_profile"):

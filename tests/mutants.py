@@ -1,0 +1,196 @@
+"""`make mutants`: prove the tests by mutation. Each mutant is one deliberate bug, applied to a
+fresh copy of the project; the tests named for it run against the copy and must fail. Prints a
+table: the bug, the first test that caught it, or SURVIVED (exit code 1 if any survived).
+
+    python tests/mutants.py              # all mutants
+    python tests/mutants.py restarts     # those whose name contains "restarts"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    file: str
+    original: str
+    mutated: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = [
+    Mutant(
+        "attack output not projected onto the eps-ball and [0, 1]",
+        "src/ladlit/attacks/core.py",
+        "return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)",
+        "return x_adv",
+        ("tests/test_attacks.py",),
+    ),
+    Mutant(
+        "resume ignores the checkpoint (fresh start)",
+        "src/ladlit/train.py",
+        "trainer.fit(module, datamodule=datamodule, ckpt_path=resume)",
+        "trainer.fit(module, datamodule=datamodule, ckpt_path=None)",
+        ("tests/test_train.py",),
+    ),
+    Mutant(
+        "report: training's test numbers win over ladlit.eval's",
+        "src/ladlit/evaluation/report.py",
+        "run.measurements[measured] = float(acc)",
+        "run.measurements.setdefault(measured, float(acc))",
+        ("tests/test_report.py",),
+    ),
+    Mutant(
+        "CW margin flipped (true minus best other)",
+        "src/ladlit/attacks/core.py",
+        "return (other - true).sum()",
+        "return (true - other).sum()",
+        ("tests/test_attacks.py",),
+    ),
+    Mutant(
+        "inject_during_attack ignored (always injects)",
+        "src/ladlit/defenses/layerwise.py",
+        "attack_forward = injector.forward(model, capture=True, inject=self.inject_during_attack)",
+        "attack_forward = injector.forward(model, capture=True, inject=True)",
+        ("tests/test_layerwise.py",),
+    ),
+    Mutant(
+        "rms scale read from the adjoint's state instead of the injection point's",
+        "src/ladlit/defenses/layerwise.py",
+        "state.a[source], state.z[point], self.normalize",
+        "state.a[source], state.z[source], self.normalize",
+        ("tests/test_layerwise.py",),
+    ),
+    Mutant(
+        "Strang-Marchuk takes full steps instead of half steps",
+        "src/ladlit/defenses/schemes.py",
+        'super().__init__("strang_marchuk", 0.5)',
+        'super().__init__("strang_marchuk", 1.0)',
+        ("tests/test_layerwise.py",),
+    ),
+    Mutant(
+        "Lie-Trotter injects the output's own adjoint between blocks",
+        "src/ladlit/defenses/schemes.py",
+        'return {"out": "out" if transition else "in"}',
+        'return {"out": "out"}',
+        ("tests/test_layerwise.py",),
+    ),
+    Mutant(
+        "PGD restarts keep the last restart instead of the first that fools",
+        "src/ladlit/attacks/pgd.py",
+        "best = torch.where(robust[:, None, None, None], x_adv, best)",
+        "best = x_adv",
+        ("tests/test_attacks.py",),
+    ),
+    Mutant(
+        "detach=false without a graph through the adjoints",
+        "src/ladlit/defenses/layerwise.py",
+        "create_graph=True",
+        "create_graph=False",
+        ("tests/test_layerwise.py",),
+    ),
+    Mutant(
+        "bn_mode ignored in the inner maximisation",
+        "src/ladlit/defenses/base.py",
+        'model.train(self.bn_mode == "train")',
+        "model.train(was_training)",
+        ("tests/test_defenses.py",),
+    ),
+    Mutant(
+        "validation and test batches augmented",
+        "src/ladlit/data/base.py",
+        "if self.trainer is not None and self.trainer.training:",
+        "if self.trainer is not None:",
+        ("tests/test_data.py",),
+    ),
+    Mutant(
+        "checkpoint monitor is the best attack, not the worst",
+        "src/ladlit/module.py",
+        'self.log(f"{stage}/robust_acc", torch.stack(robust).min())',
+        'self.log(f"{stage}/robust_acc", torch.stack(robust).max())',
+        ("tests/test_train.py",),
+    ),
+    Mutant(
+        "testing uses the last weights, not best.ckpt",
+        "src/ladlit/train.py",
+        "ckpt_path=best_path or None, verbose=False",
+        "ckpt_path=None, verbose=False",
+        ("tests/test_train.py",),
+    ),
+    Mutant(
+        "eta warm-up never reaches the defense",
+        "src/ladlit/module.py",
+        "self.defense.on_train_epoch_start(self.current_epoch)",
+        "self.defense.on_train_epoch_start(0)",
+        ("tests/test_train.py",),
+    ),
+    Mutant(
+        "AWP never takes its weight perturbation back",
+        "src/ladlit/defenses/awp.py",
+        "w.sub_(v)",
+        "w.sub_(0 * v)",
+        ("tests/test_bases.py",),
+    ),
+    Mutant(
+        "a rerun with another config resumes silently",
+        "src/ladlit/resume.py",
+        "        check_same_config(stored, run_config, path)",
+        "        pass",
+        ("tests/test_resume.py",),
+    ),
+]
+
+IGNORED = shutil.ignore_patterns(
+    ".git", ".venv", "outputs", "multirun", "results", "*.egg-info", "__pycache__", ".pytest_cache"
+)
+
+
+def run_mutant(mutant: Mutant) -> tuple[str, float]:
+    """The first failing test's id ("" if every test passed) and the seconds it took."""
+    with tempfile.TemporaryDirectory(prefix="ladlit-mutant-") as tmp:
+        copy = Path(tmp) / "project"
+        shutil.copytree(REPO, copy, ignore=IGNORED)
+        if (REPO.parent / "shared").exists():  # tests find the data beside the project
+            (copy.parent / "shared").symlink_to(REPO.parent / "shared", target_is_directory=True)
+        path = copy / mutant.file
+        source = path.read_text()
+        if source.count(mutant.original) != 1:
+            raise SystemExit(f"mutant {mutant.name!r}: {mutant.original!r} must occur once in {mutant.file}")
+        path.write_text(source.replace(mutant.original, mutant.mutated))
+        env = {**os.environ, "PYTHONPATH": str(copy / "src")}  # the copy, not the installed project
+        start = time.time()
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutant.tests]
+        result = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=1800)
+        failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", result.stdout, flags=re.M)
+        return (
+            failed[0] if failed else ("(collection error)" if result.returncode not in (0, 1) else "")
+        ), time.time() - start
+
+
+def main(argv: list[str]) -> int:
+    selected = [m for m in MUTANTS if not argv or any(a in m.name for a in argv)]
+    print("| mutation | caught by | seconds |")
+    print("|---|---|---:|")
+    survived = 0
+    for mutant in selected:
+        caught, seconds = run_mutant(mutant)
+        survived += not caught
+        print(f"| {mutant.name} | {caught or '**SURVIVED**'} | {seconds:.0f} |", flush=True)
+    print(f"\n{len(selected) - survived} of {len(selected)} mutants caught.")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
