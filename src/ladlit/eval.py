@@ -9,6 +9,7 @@ earlier evaluations are kept) and prints a table.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,43 +54,40 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     accuracy, n = evaluate(net, loader, attacks, device, cfg.n_examples, seconds)
     console.print(accuracy_table(accuracy, title=f"{path.name}: {n} test examples"))
     common = {"checkpoint": path.name, "device": device_name(device), "date": time.strftime("%Y-%m-%d")}
-    entries: dict[str, dict[str, Any]] = {
-        evaluation_key(path.name, "+".join(attacks) or "clean", cfg.eps, n): {
-            **common,
-            "eps": cfg.eps,
-            "n_examples": n,
-            "accuracy": accuracy,
-            "seconds": seconds,
-            "attacks": {k: repr(v) for k, v in attacks.items()},
-        }
+    attacked = {
+        "eps": cfg.eps,
+        "n_examples": n,
+        "accuracy": accuracy,
+        "seconds": seconds,
+        "attacks": {k: repr(v) for k, v in attacks.items()},
     }
-    if cfg.eps_sweep:
-        sweep, _ = evaluate(net, loader, {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}, device, n)
-        entries[evaluation_key(path.name, "eps_sweep", None, n)] = {
-            **common,
-            "n_examples": n,
-            "eps_sweep": {float(e): a for e, a in sweep.items() if e != "clean"},
-        }
-    if cfg.sanity_examples:
-        x, y = first_examples(loader, min(cfg.sanity_examples, n), device)
-        checks = sanity_report(net, x, y, eps=cfg.eps)
-        entries[evaluation_key(path.name, "sanity", cfg.eps, len(y))] = {
-            **common,
-            "eps": cfg.eps,
-            "n_examples": len(y),
-            "sanity": [vars(c) for c in checks],
-        }
-        console.print(format_report(checks), highlight=False, soft_wrap=True)
-    if cfg.layer_profile:
-        profile = layer_profile(net, loader, device, cfg.layer_profile_sizes, n)
-        entries[evaluation_key(path.name, "layer_profile", None, n)] = {
-            **common,
-            "n_examples": n,
-            "layer_profile": profile,
-        }
+    entries = {evaluation_key(path.name, "+".join(attacks) or "clean", cfg.eps, n): {**common, **attacked}}
+    for kind, eps, result in diagnostics(cfg, net, loader, device, n):
+        entries[evaluation_key(path.name, kind, eps, result["n_examples"])] = {**common, **result}
     add_evaluations(path.parent / "metrics.json", describe_run(run_config) if run_config else {}, entries)
     console.print(f"added {len(entries)} result(s) to {path.parent / 'metrics.json'} and metrics.md")
     return entries
+
+
+def diagnostics(
+    cfg: DictConfig, net: torch.nn.Module, loader: Any, device: torch.device, n: int
+) -> Iterator[tuple[str, float | None, dict[str, Any]]]:
+    """The evaluations beyond accuracy that `cfg` asks for: eps sweep, gradient-masking checklist,
+    layer profile, as (kind, eps, result)."""
+    if cfg.eps_sweep:
+        sweep, _ = evaluate(net, loader, {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}, device, n)
+        yield "eps_sweep", None, {"n_examples": n, "eps_sweep": {float(e): a for e, a in sweep.items() if e != "clean"}}
+    if cfg.sanity_examples:
+        x, y = first_examples(loader, min(cfg.sanity_examples, n), device)
+        checks = sanity_report(net, x, y, eps=cfg.eps)
+        console.print(format_report(checks), highlight=False, soft_wrap=True)
+        yield "sanity", cfg.eps, {"eps": cfg.eps, "n_examples": len(y), "sanity": [vars(c) for c in checks]}
+    if cfg.layer_profile:
+        yield (
+            "layer_profile",
+            None,
+            {"n_examples": n, "layer_profile": layer_profile(net, loader, device, cfg.layer_profile_sizes, n)},
+        )
 
 
 def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
