@@ -31,6 +31,11 @@ def uniform_start(x: Tensor, eps: float) -> Tensor:
     return (x + noise).clamp_(0.0, 1.0)
 
 
+def gaussian_start(x: Tensor, sigma: float = 0.001) -> Tensor:
+    """x plus small Gaussian noise, clipped to [0, 1]: TRADES' and MART's start (their reference code)."""
+    return (x + sigma * torch.randn(x.shape, dtype=x.dtype, device=x.device)).clamp_(0.0, 1.0)
+
+
 def pgd_ascent(
     forward: Forward,
     x: Tensor,

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ladlit.attacks.core import Forward, Objective
+from ladlit.attacks.core import Forward, Objective, gaussian_start
 from ladlit.checks import check_non_negative
 from ladlit.defenses.awp import AWP
 from ladlit.defenses.base import DefenseOutput, InputAdversarial
@@ -40,7 +40,7 @@ class TRADES(InputAdversarial):
         return lambda logits: kl_to(clean_probs, logits, reduction="sum")
 
     def start(self, x: Tensor) -> Tensor:
-        return (x + 0.001 * torch.randn(x.shape, dtype=x.dtype, device=x.device)).clamp_(0.0, 1.0)
+        return gaussian_start(x)
 
     def outer_loss(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, forward: Forward) -> DefenseOutput:
         clean_logits = model(x)
