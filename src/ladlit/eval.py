@@ -1,118 +1,19 @@
 """`python -m ladlit.eval ckpt=<run dir or .ckpt> attack=[fgsm,pgd20,cw] n_examples=1000`
 
-Rebuilds the model from the run's saved config (or from `model=` for a plain state_dict),
-evaluates the test set clean and under each attack, and adds the results to metrics.json and
-metrics.md beside the checkpoint (keyed by checkpoint, attacks, eps and number of examples, so
-earlier evaluations are kept) and prints a table.
+Evaluates a checkpoint clean and under each attack and adds the results to metrics.json and
+metrics.md beside it; the work is `ladlit.evaluation.evaluate_checkpoint`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import hydra
-import pytorch_lightning as pl
-import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
-from ladlit.attacks import PGD
-from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
-from ladlit.checks import check_positive_int
-from ladlit.config import CONF_DIR, validate_config
-from ladlit.console import console, report_errors
-from ladlit.errors import CheckpointError, ConfigError
-from ladlit.evaluation import (
-    add_evaluations,
-    evaluate,
-    evaluation_key,
-    first_examples,
-    format_report,
-    layer_profile,
-    sanity_report,
-)
-from ladlit.runs import describe_run, device_name
-from ladlit.tables import accuracy_table
+from ladlit.config import CONF_DIR
+from ladlit.console import report_errors
+from ladlit.evaluation import evaluate_checkpoint
 
-
-def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate `cfg.ckpt` under `cfg.attack`; returns the entries added to metrics.json."""
-    if cfg.n_examples is not None:
-        check_positive_int("n_examples", cfg.n_examples)
-    net, path, run_config, dataset_cfg = load_model(cfg)
-    validate_config(cfg)
-    datamodule = instantiate(dataset_cfg, eval_batch_size=cfg.batch_size)
-    datamodule.setup("test")
-    attacks = {name: instantiate(node) for name, node in (cfg.get("attack") or {}).items()}
-    pl.seed_everything(cfg.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    loader = datamodule.test_dataloader()
-    seconds: dict[str, float] = {}
-    accuracy, n = evaluate(net, loader, attacks, device, cfg.n_examples, seconds)
-    console.print(accuracy_table(accuracy, title=f"{path.name}: {n} test examples"))
-    common = {"checkpoint": path.name, "device": device_name(device), "date": time.strftime("%Y-%m-%d")}
-    attacked = {
-        "eps": cfg.eps,
-        "n_examples": n,
-        "accuracy": accuracy,
-        "seconds": seconds,
-        "attacks": {k: repr(v) for k, v in attacks.items()},
-    }
-    entries = {evaluation_key(path.name, "+".join(attacks) or "clean", cfg.eps, n): {**common, **attacked}}
-    for kind, eps, result in diagnostics(cfg, net, loader, device, n):
-        entries[evaluation_key(path.name, kind, eps, result["n_examples"])] = {**common, **result}
-    add_evaluations(path.parent / "metrics.json", describe_run(run_config) if run_config else {}, entries)
-    console.print(f"added {len(entries)} result(s) to {path.parent / 'metrics.json'} and metrics.md")
-    return entries
-
-
-def diagnostics(
-    cfg: DictConfig, net: torch.nn.Module, loader: Any, device: torch.device, n: int
-) -> Iterator[tuple[str, float | None, dict[str, Any]]]:
-    """The evaluations beyond accuracy that `cfg` asks for: eps sweep, gradient-masking checklist,
-    layer profile, as (kind, eps, result)."""
-    if cfg.eps_sweep:
-        sweep, _ = evaluate(net, loader, {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}, device, n)
-        yield "eps_sweep", None, {"n_examples": n, "eps_sweep": {float(e): a for e, a in sweep.items() if e != "clean"}}
-    if cfg.sanity_examples:
-        x, y = first_examples(loader, min(cfg.sanity_examples, n), device)
-        checks = sanity_report(net, x, y, eps=cfg.eps)
-        console.print(format_report(checks), highlight=False, soft_wrap=True)
-        yield "sanity", cfg.eps, {"eps": cfg.eps, "n_examples": len(y), "sanity": [vars(c) for c in checks]}
-    if cfg.layer_profile:
-        yield (
-            "layer_profile",
-            None,
-            {"n_examples": n, "layer_profile": layer_profile(net, loader, device, cfg.layer_profile_sizes, n)},
-        )
-
-
-def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
-    """The network of `cfg.ckpt` with its weights, the checkpoint's path, its run config and the
-    dataset config to test on; fills `cfg.eps` and `cfg.dataset` from the run when not given."""
-    if OmegaConf.is_missing(cfg, "ckpt"):
-        raise ConfigError(
-            "say what to evaluate: ckpt=<run directory or .ckpt> (a plain state_dict also needs model=... dataset=...)"
-        )
-    path = find_checkpoint(cfg.ckpt)
-    ckpt = load_checkpoint(path)
-    run_config = (ckpt.get("hyper_parameters") or {}).get("run_config") or {}
-    model_cfg = cfg.get("model") or run_config.get("model")
-    dataset_cfg = cfg.get("dataset") or run_config.get("dataset")
-    if model_cfg is None or dataset_cfg is None:
-        raise CheckpointError(
-            f"{path} carries no ladlit run config: name the architecture and data, e.g. model=preact_resnet18 dataset=cifar10"
-        )
-    with open_dict(cfg):
-        cfg.dataset = dataset_cfg  # a model= given here reads ${dataset.*}
-        if cfg.eps is None:
-            cfg.eps = run_config.get("eps", 8 / 255)
-    net = instantiate(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg)
-    load_weights(net, net_state_dict(ckpt), source=str(path))
-    return net, path, run_config, dataset_cfg
+__all__ = ["evaluate_checkpoint", "main"]
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")

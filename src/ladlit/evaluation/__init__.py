@@ -1,7 +1,9 @@
 """Evaluation: accuracy under attack, the gradient-masking checklist, the layer-wise robustness
-profile, and the record of results each evaluation adds to (the report aggregates them)."""
+profile, evaluating a checkpoint and the record of results it adds to, and the report that
+aggregates those records (report.py) and writes its files (report_files.py)."""
 
 from ladlit.evaluation.accuracy import correct, evaluate, first_examples
+from ladlit.evaluation.checkpoint import evaluate_checkpoint, load_model
 from ladlit.evaluation.layer_profile import layer_profile
 from ladlit.evaluation.results import add_evaluations, evaluation_key, read_json, write_json
 from ladlit.evaluation.sanity import Check, format_report, sanity_report
@@ -11,10 +13,12 @@ __all__ = [
     "add_evaluations",
     "correct",
     "evaluate",
+    "evaluate_checkpoint",
     "evaluation_key",
     "first_examples",
     "format_report",
     "layer_profile",
+    "load_model",
     "read_json",
     "sanity_report",
     "write_json",

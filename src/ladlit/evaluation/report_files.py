@@ -1,0 +1,168 @@
+"""The report's files: report.md (a table per context, then paired differences), report.csv,
+attacks.png and eps_sweep.png, from the rows `ladlit.evaluation.report` aggregates."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ladlit.evaluation.report import Row, columns, differing_keys, is_reference, label, paired_difference, tables
+from ladlit.tables import markdown_table
+
+HEADLINE = ["choices.experiment", "choices.dataset", "choices.model", "dataset.train_subset", "trainer.max_epochs"]
+
+
+def _pct(cell: tuple[float, float | None, int] | None, plus: bool = False) -> str:
+    if cell is None:
+        return "-"
+    mean, spread, _ = cell
+    text = f"{100 * mean:+.2f}" if plus else f"{100 * mean:.2f}"
+    return text if spread is None else f"{text} ± {100 * spread:.2f}"
+
+
+INTRO = (
+    "# Results\n\nAccuracy (%) on the test set: mean ± std over distinct seeds (one seed: no ±); "
+    "`n` is the number of test examples each number was measured on.\n"
+)
+CSV_HEADER = [
+    "context",
+    "defense",
+    "checkpoint",
+    "n",
+    "eps",
+    "seeds",
+    "cells (mean;std;seeds)...",
+    "paired differences (mean;se;pairs)...",
+    "columns",
+]
+
+
+def write_report(rows: list[Row], out: Path, reference: dict[str, str] | None) -> str:
+    """report.md (a table per context, then paired differences) and report.csv; returns the markdown."""
+    grouped = tables(rows)
+    context_keys = differing_keys([group[0].context for group in grouped.values()])
+    parts, csv_rows = [INTRO], []
+    for group in grouped.values():
+        heading = label(group[0].context, context_keys or [k for k in HEADLINE if k in group[0].context])
+        section, lines = _context_section(group, heading, reference)
+        parts.append(section)
+        csv_rows += lines
+    markdown = "\n".join(parts)
+    (out / "report.md").write_text(markdown)
+    with open(out / "report.csv", "w", newline="") as f:
+        csv.writer(f).writerows([CSV_HEADER, *csv_rows])
+    return markdown
+
+
+def _context_section(group: list[Row], heading: str, reference: dict[str, str] | None) -> tuple[str, list[list]]:
+    """One context's markdown (accuracy table, paired differences) and its CSV lines."""
+    cols = columns(group)
+    keys = differing_keys([r.defense for r in group]) or ["method"]
+    right = range(2, 4 + len(cols))
+    body = [(label(r.defense, keys), r.checkpoint, r.n, r.seeds, *(_pct(r.cell(c)) for c in cols)) for r in group]
+    parts = [
+        f"## {heading}  (eps = {group[0].eps * 255:.4g}/255)\n",
+        markdown_table(["defense", "checkpoint", "n", "seeds", *cols], body, right),
+    ]
+    diffs, csv_rows = [], []
+    for r in group:
+        ref = _reference_for(r, group, reference)
+        cells = [paired_difference(r, ref, c) if ref else None for c in cols]
+        csv_rows.append(
+            [
+                heading,
+                label(r.defense, keys),
+                r.checkpoint,
+                r.n,
+                r.eps,
+                r.seeds,
+                *(_csv(r.cell(c)) for c in cols),
+                *(_csv(d) for d in cells),
+                ",".join(cols),
+            ]
+        )
+        if any(cells):
+            diffs.append(
+                (
+                    label(r.defense, keys),
+                    r.checkpoint,
+                    r.n,
+                    max(d[2] for d in cells if d),
+                    *(_pct(d, plus=True) for d in cells),
+                )
+            )
+    if diffs:
+        ref_name = label(next(o.defense for o in group if is_reference(o, reference)), keys)
+        parts.append(
+            f"\nPaired difference to {ref_name} (same seed, same checkpoint and n), in points: mean ± standard error over seeds.\n"
+        )
+        parts.append(markdown_table(["defense", "checkpoint", "n", "pairs", *cols], diffs, right))
+    return "\n".join(parts) + "\n", csv_rows
+
+
+def _reference_for(row: Row, group: list[Row], reference: dict[str, str] | None) -> Row | None:
+    """The reference row measured like `row` (same checkpoint and n), if it is not `row` itself."""
+    same = [
+        o
+        for o in group
+        if o is not row and is_reference(o, reference) and (o.checkpoint, o.n) == (row.checkpoint, row.n)
+    ]
+    return same[0] if same else None
+
+
+def _csv(cell: tuple[float, float | None, int] | None) -> str:
+    if cell is None:
+        return ""
+    mean, spread, k = cell
+    return f"{mean:.6f};{'' if spread is None else f'{spread:.6f}'};{k}"
+
+
+def plot(rows: list[Row], runs: list, out: Path) -> list[Path]:
+    """attacks.png (bars per row and attack) and eps_sweep.png (PGD-20 accuracy vs eps, per run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = [path for path in (_plot_eps_sweep(plt, runs, out), _plot_attacks(plt, rows, out)) if path]
+    plt.close("all")
+    return written
+
+
+def _plot_eps_sweep(plt, runs: list, out: Path) -> Path | None:
+    swept = [(run, ckpt, sweep) for run in runs for ckpt, sweep in run.eps_sweeps.items()]
+    if not swept:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run, ckpt, sweep in swept:
+        eps = sorted(sweep)
+        ax.plot(
+            [e * 255 for e in eps],
+            [100 * sweep[e] for e in eps],
+            marker="o",
+            label=f"{run.setting.get('method')} seed {run.seed} ({ckpt})",
+        )
+    ax.set(xlabel="eps (x/255)", ylabel="PGD-20 accuracy (%)", title="Robust accuracy vs eps", ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "eps_sweep.png", dpi=120)
+    return out / "eps_sweep.png"
+
+
+def _plot_attacks(plt, rows: list[Row], out: Path) -> Path:
+    cols, keys = columns(rows), differing_keys([r.defense for r in rows]) or ["method"]
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows) + 2), 4))
+    width = 0.8 / max(len(cols), 1)
+    for j, col in enumerate(cols):
+        cells = [(i, r.cell(col)) for i, r in enumerate(rows) if r.cell(col)]
+        if cells:
+            heights, errors = [100 * c[0] for _, c in cells], [100 * (c[1] or 0) for _, c in cells]
+            ax.bar([i + j * width for i, _ in cells], heights, width, yerr=errors, label=col, capsize=2)
+    ticks = [f"{label(r.defense, keys)}\n{r.checkpoint} n={r.n}" for r in rows]
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], ticks, rotation=20, ha="right", fontsize=7)
+    ax.set(ylabel="accuracy (%)", ylim=(0, 100), title="Accuracy per attack")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "attacks.png", dpi=120)
+    return out / "attacks.png"
