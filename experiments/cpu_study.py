@@ -11,6 +11,7 @@ already committed is skipped; its checkpoints are only needed for later evaluati
     python experiments/cpu_study.py --regime cpu_study --arm lad defense.eta=0.001 --seeds 0
     python experiments/cpu_study.py --regime cpu_study_overfit --arm pgd --seeds 0 --eval best last
     python experiments/cpu_study.py ... --eval best --attacks autoattack --n-examples 1000
+    python experiments/cpu_study.py --chosen-eta cpu_study pgd+lad   # eta chosen on validation
     python -m ladlit.report experiments/results/cpu_study
 """
 
@@ -116,6 +117,24 @@ def study_seed(
         commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} {which} evaluated ({attacks}, n={n_examples})")
 
 
+def chosen_eta(regime: str, method: str) -> float:
+    """The eta of `method` (e.g. "pgd+lad") with the best robust validation accuracy in the
+    regime's normalize=rms sweep (best epoch of each run; ties: higher clean validation accuracy).
+    Validation only: test numbers never choose eta."""
+    from ladlit.evaluation.report import find_runs
+
+    scores = {}
+    for run in find_runs([RESULTS / regime], []):
+        validated = [r for r in run.history if "val/robust_acc" in r]
+        if run.setting.get("method") == method and run.setting.get("lad.normalize") == "rms" and validated:
+            best = max(validated, key=lambda r: r["val/robust_acc"])
+            eta = float(run.setting["lad.eta"])
+            scores[eta] = max(scores.get(eta, (0.0, 0.0)), (best["val/robust_acc"], best["val/acc_clean"]))
+    if not scores:
+        sys.exit(f"no {method} sweep under {RESULTS / regime}")
+    return max(scores, key=scores.get)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -134,6 +153,9 @@ def main() -> None:
         "--eval-args", nargs="*", default=[], help="extra ladlit.eval overrides, e.g. layer_profile=true"
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the arm, e.g. defense.eta=0.001")
+    if sys.argv[1:2] == ["--chosen-eta"]:  # python experiments/cpu_study.py --chosen-eta <regime> <method>
+        print(chosen_eta(*sys.argv[2:4]))
+        return
     args = parser.parse_args()
     arm = arm_name(args.arm, args.overrides)
     for seed in args.seeds:

@@ -177,7 +177,7 @@ def plot_adjoint_norms(runs: list[Run]) -> Path | None:
                 ax.plot(*zip(*points), color=cmap(i / max(len(blocks) - 1, 1)), label=block)
         ax.set(
             xlabel="epoch",
-            ylabel="mean per-sample l2 norm (last logged step of the epoch)",
+            ylabel="per-sample l2 norm (batch mean)",
             yscale="log",
             title=kind.replace("_", " ") + ("  (a_in, summed CE)" if kind == "adjoint_norm" else "  (p injected)"),
         )
