@@ -52,7 +52,7 @@ def test_data_dir_is_the_same_from_any_working_directory(tmp_path, monkeypatch):
     elsewhere = ladlit.config.compose_config("train", ["dataset=cifar10_jpeg"]).dataset.path
     default = ladlit.config.compose_config("train", []).data_dir
     assert Path(elsewhere).is_absolute() and Path(default) == (REPO.parent / "shared" / "data").resolve()
-    assert Path(here).parent == Path(default)
+    assert Path(here).parent.resolve() == Path(default).resolve()
 
 
 def test_evaluations_add_up_and_never_erase_each_other(tmp_path):
