@@ -179,6 +179,18 @@ def test_contexts_are_never_averaged_together(tmp_path):
     assert "## dataset.train_subset=1000" in table and "## dataset.train_subset=8192" in table
 
 
+def test_bookkeeping_keys_do_not_split_a_setting(tmp_path):
+    """Runs that differ only in how they were run (paths, force_resume: a key added after some runs
+    were made) are one setting; their seeds are averaged in one row."""
+    for seed, extra in [(0, {}), (1, {"force_resume": False}), (2, {"force_resume": True})]:
+        run_dir = write_run(tmp_path, f"pgd{seed}", seed, PGD, 0.40 + seed / 100, 0.20)
+        data = json.loads((run_dir / "metrics.json").read_text())
+        data["config"].update(extra)
+        (run_dir / "metrics.json").write_text(json.dumps(data))
+    (row,) = summarize(find_runs([tmp_path], []))
+    assert row.seeds == 3 and row.cell("clean")[0] == pytest.approx(0.41)
+
+
 def test_unfinished_fast_dev_run_and_truncated_runs_are_left_out_with_a_note(tmp_path, capsys):
     write_run(tmp_path, "ok", 0, PGD, 0.5, 0.3)
     write_run(tmp_path, "dev", 1, PGD, 0.1, 0.1, fast_dev_run=True)

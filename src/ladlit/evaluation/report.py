@@ -29,6 +29,7 @@ IGNORED = (
     "output_dir",
     "data_dir",
     "ckpt_path",
+    "force_resume",
     "one_gpu_per_job",
     "logger",
     "callbacks",
