@@ -29,6 +29,14 @@ REGIMES = {"cpu_study": "16,384 images, 10 epochs", "cpu_study_overfit": "1,000 
 SCHEMES = {"pgd+lad": ("LAD (Lie-Trotter)", "tab:blue"), "pgd+lad_sm": ("LAD-SM (Strang-Marchuk)", "tab:red")}
 
 
+def save(fig: plt.Figure, name: str) -> Path:
+    fig.tight_layout()
+    path = FIGURES / f"{name}.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def regime(run: Run) -> str:
     return str(run.setting.get("choices.experiment"))
 
@@ -98,26 +106,33 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
         )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = FIGURES / "eta_sweep.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, "eta_sweep")
 
 
 def plot_overfitting(runs: list[Run]) -> Path | None:
-    chosen = [
-        r for r in runs if regime(r) == "cpu_study_overfit" and r.setting["method"] in ("pgd", *SCHEMES) and r.history
-    ]
-    if not chosen:
+    """Robust accuracy on the training batches vs on the validation split, per epoch and seed, for
+    PGD-AT and the seeded LAD arms of each regime (robust over-fitting shows as the two diverging)."""
+    chosen = [r for r in runs if r.setting["method"] in ("pgd", *SCHEMES) and r.history]
+    regimes = [r for r in REGIMES if any(regime(run) == r for run in chosen)]
+    if not regimes:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, axes = plt.subplots(1, len(regimes), figsize=(7 * len(regimes), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], regimes):
+        plot_curves(ax, [r for r in chosen if regime(r) == name])
+        ax.set(xlabel="epoch", ylabel="robust accuracy (%)", title=f"{name}: robust accuracy, train vs validation")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save(fig, "overfitting")
+
+
+def plot_curves(ax: plt.Axes, chosen: list[Run]) -> None:
     by_method: dict[str, list[Run]] = defaultdict(list)
     for run in chosen:
-        by_method[f"{run.setting['method']} eta={run.setting.get('lad.eta', '-')}"].append(run)
+        method, eta = run.setting["method"], run.setting.get("lad.eta")
+        by_method["PGD-AT" if method == "pgd" else f"{SCHEMES[method][0].split()[0]} eta={eta}"].append(run)
     colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
-    for label, group in sorted(by_method.items(), key=lambda kv: kv[0] != "pgd eta=-"):
-        if label != "pgd eta=-" and len(group) < 2:
+    for label, group in sorted(by_method.items(), key=lambda kv: kv[0] != "PGD-AT"):
+        if label != "PGD-AT" and len(group) < 2:
             continue  # a single sweep seed per eta would crowd the figure; seeded arms only
         color = next(colors)
         for i, run in enumerate(group):
@@ -128,7 +143,7 @@ def plot_overfitting(runs: list[Run]) -> Path | None:
                 color=color,
                 lw=1,
                 alpha=0.8,
-                label=f"{label}: training batches (PGD-3)" if i == 0 else None,
+                label=f"{label}: training batches (as attacked in training)" if i == 0 else None,
             )
             val = [(r["epoch"] + 1, 100 * r["val/robust_acc"]) for r in run.history if "val/robust_acc" in r]
             ax.plot(
@@ -139,18 +154,6 @@ def plot_overfitting(runs: list[Run]) -> Path | None:
                 alpha=0.8,
                 label=f"{label}: validation (PGD-10)" if i == 0 else None,
             )
-    ax.set(
-        xlabel="epoch",
-        ylabel="robust accuracy (%)",
-        title="cpu_study_overfit: robust accuracy, train vs validation, per seed",
-    )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = FIGURES / "overfitting.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def plot_adjoint_norms(runs: list[Run]) -> Path | None:
@@ -184,11 +187,7 @@ def plot_adjoint_norms(runs: list[Run]) -> Path | None:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=6, ncol=2)
     fig.suptitle(f"{regime(run)}: LAD eta={run.setting['lad.eta']} seed {run.seed}")
-    fig.tight_layout()
-    path = FIGURES / "adjoint_norms.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, "adjoint_norms")
 
 
 def plot_layer_profile(runs: list[Run]) -> Path | None:
@@ -213,11 +212,7 @@ def plot_layer_profile(runs: list[Run]) -> Path | None:
         )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = FIGURES / "layer_profile.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, "layer_profile")
 
 
 def main() -> None:
