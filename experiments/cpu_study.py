@@ -5,7 +5,8 @@ outputs/cpu_study/<regime>/<arm>/seed<k>/, optionally evaluates checkpoints with
 `python -m ladlit.eval`, then copies the small results (metrics.json with the resolved config and
 the per-epoch history, the evaluation record) to experiments/results/cpu_study/ and commits them,
 so a study spread over several machines loses nothing. A (regime, arm, seed) whose results are
-already committed is skipped; its checkpoints are only needed for later evaluations.
+already committed is skipped, and so is an evaluation already in its committed record; its
+checkpoints are only needed for evaluations not yet made.
 
     python experiments/cpu_study.py --regime cpu_study --arm pgd --seeds 0 1 2 --eval best
     python experiments/cpu_study.py --regime cpu_study --arm lad defense.eta=0.001 --seeds 0
@@ -96,6 +97,8 @@ def study_seed(
         commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} trained")
     for which in evals:
         ckpt = run_dir / "checkpoints" / f"{which}.ckpt"
+        if evaluated(result_dir, which, attacks, n_examples):
+            continue
         if not ckpt.is_file():
             print(f"skip eval of {ckpt}: not on this machine (retrain to evaluate)", file=sys.stderr)
             continue
@@ -115,6 +118,17 @@ def study_seed(
         for name in ("metrics.json", "metrics.md"):
             shutil.copy(ckpt.parent / name, result_dir / "checkpoints" / name)
         commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} {which} evaluated ({attacks}, n={n_examples})")
+
+
+def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int) -> bool:
+    """Whether the committed evaluation record already holds this checkpoint's evaluation under
+    these attacks on this many examples (its key as ladlit.eval writes it)."""
+    try:
+        keys = json.loads((result_dir / "checkpoints" / "metrics.json").read_text())["evaluations"]
+    except (OSError, ValueError, KeyError):
+        return False
+    prefix = f"{which}.ckpt | {'+'.join(a for a in attacks.split(',') if a) or 'clean'} | "
+    return any(k.startswith(prefix) and k.endswith(f" | n={n_examples}") for k in keys)
 
 
 def chosen_eta(regime: str, method: str) -> float:
