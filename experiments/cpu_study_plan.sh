@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole CPU study, in the order that completes a finding before starting the next.
+# Idempotent: experiments/cpu_study.py skips every (regime, arm, seed) whose results are committed
+# and every evaluation already in its record, so rerunning this continues where it stopped
+# (checkpoints live in outputs/ only: an evaluation of a run trained on another machine needs
+# that run retrained). About 12 min per regime-A run, 12 per regime-B run, 5-10 per PGD-20/CW
+# evaluation on 5,000 images, 10-20 per AutoAttack on 500-1,000 images, on 2 CPU cores.
+#   nohup bash experiments/cpu_study_plan.sh > outputs/cpu_study_plan.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. .venv/bin/activate
+study() { python experiments/cpu_study.py "$@"; }
+eta() { study --chosen-eta "$1" "$2"; }
+A="--regime cpu_study"
+B="--regime cpu_study_overfit"
+
+# Regime A: PGD-AT seeds, the eta sweep (validation), the chosen etas over 3 seeds (test).
+study $A --arm pgd --seeds 0 1 2 --eval best
+for e in 0.0003 0.001 0.003; do study $A --arm lad defense.eta=$e; study $A --arm lad_sm defense.eta=$e; done
+for m in lad lad_sm; do study $A --arm $m defense.eta=$(eta cpu_study pgd+$m) --seeds 0 1 2 --eval best; done
+arms_a=("pgd" "lad defense.eta=$(eta cpu_study pgd+lad)" "lad_sm defense.eta=$(eta cpu_study pgd+lad_sm)")
+for arm in "${arms_a[@]}"; do
+  study $A --arm $arm --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
+done
+for arm in "${arms_a[@]}"; do study $A --arm $arm --eval best --attacks autoattack --n-examples 500; done
+
+# Regime B (robust over-fitting): the same, best and last checkpoints tested.
+study $B --arm pgd --seeds 0 1 2 --eval best last
+for e in 0.0003 0.001 0.003; do study $B --arm lad defense.eta=$e; study $B --arm lad_sm defense.eta=$e; done
+for m in lad lad_sm; do
+  study $B --arm $m defense.eta=$(eta cpu_study_overfit pgd+$m) --seeds 0 1 2 --eval best last
+done
+arms_b=("pgd" "lad defense.eta=$(eta cpu_study_overfit pgd+lad)" "lad_sm defense.eta=$(eta cpu_study_overfit pgd+lad_sm)")
+for arm in "${arms_b[@]}"; do
+  study $B --arm $arm --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
+  study $B --arm $arm --eval best --attacks autoattack --n-examples 1000
+done
+
+# Regime B: the field's remedies (issue 14), then LAD with the one that validates better.
+study $B --arm pgd_awp --seeds 0 1 2 --eval best last
+study $B --arm pgd ema.decay=0.99 --seeds 0 1 2 --eval best last
+better=$(python - <<'PY'
+from pathlib import Path
+from statistics import mean
+
+from ladlit.evaluation.report import find_runs
+
+runs = find_runs([Path("experiments/results/cpu_study/cpu_study_overfit")], [])
+def val(method):
+    return mean(max(h["val/robust_acc"] for h in r.history if "val/robust_acc" in h)
+                for r in runs if r.setting["method"] == method)
+print("awp" if val("pgd+awp") >= val("pgd+ema") else "ema")
+PY
+)
+lad=$(eta cpu_study_overfit pgd+lad)
+if [ "$better" = awp ]; then combo=(lad_awp defense.eta=$lad); else combo=(lad defense.eta=$lad ema.decay=0.99); fi
+study $B --arm "${combo[@]}" --seeds 0 1 2 --eval best last
+for arm in "pgd_awp" "pgd ema.decay=0.99" "${combo[*]}"; do
+  study $B --arm $arm --eval best --attacks autoattack --n-examples 1000
+done
+
+# Regime A: the paper's literal form, eta times the raw adjoint (|p|/|a| ~ 2000 x eta_rms in the
+# logged norms, so these span eta_rms 0.0003-0.003).
+for e in 0.6 2 6; do study $A --arm lad defense.eta=$e defense.normalize=none; done
+echo "CPU STUDY PLAN DONE"
