@@ -195,23 +195,34 @@ def plot_layer_profile(runs: list[Run]) -> Path | None:
     if not profiled:
         return None
     regimes = sorted({regime(r) for r, _, _ in profiled})
-    fig, axes = plt.subplots(1, len(regimes), figsize=(6.5 * len(regimes), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(regimes), figsize=(7.5 * len(regimes), 5.5), squeeze=False)
     for ax, name in zip(axes[0], regimes):
+        colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
         for run, ckpt, profile in profiled:
             if regime(run) != name:
                 continue
             blocks = list(profile)
-            sizes = sorted(profile[blocks[0]], key=float)
-            r = next((s for s in sizes if float(s) == 0.1), sizes[len(sizes) // 2])
-            label = f"{run.setting['method']} eta={run.setting.get('lad.eta', '-')} seed {run.seed} ({ckpt})"
-            ax.plot(range(len(blocks)), [100 * profile[b][r] for b in blocks], marker="o", label=label)
+            sizes = [s for s in sorted(profile[blocks[0]], key=float) if float(s) in (0.05, 0.1)]
+            method, eta = run.setting["method"], run.setting.get("lad.eta")
+            name_ = "PGD-AT" if method == "pgd" else f"{SCHEMES[method][0].split()[0]} eta={eta}"
+            color = next(colors)
+            for r, style in zip(sizes, ("-", "--")):
+                label = f"{name_} seed {run.seed} ({ckpt}), r={r}"
+                ax.plot(
+                    range(len(blocks)),
+                    [100 * profile[b][r] for b in blocks],
+                    style,
+                    marker="o",
+                    color=color,
+                    label=label,
+                )
         ax.set(
             xlabel="residual block (forward order)",
-            ylabel=f"accuracy (%) with that block pushed, r={r}",
+            ylabel="accuracy (%) with only that block pushed by r",
             title=f"{name}: layer-wise robustness profile",
         )
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     return save(fig, "layer_profile")
 
 
