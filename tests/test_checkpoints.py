@@ -1,13 +1,25 @@
-"""State dicts from elsewhere: RobustBench's PreActResNet-18 and WideResNet key names load into
-ladlit's models through a key map, and the loaded model computes what theirs computes."""
+"""Models from elsewhere: RobustBench's PreActResNet-18 and WideResNet key names load into
+ladlit's models through a key map, and the loaded model computes what theirs computes;
+`ladlit.eval robustbench=<name>` evaluates what the robustbench package loads, or says clearly
+why it cannot."""
 
 from __future__ import annotations
 
+import json
+import sys
+import types
+
+import pytest
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
 from torch import nn
 
+from conftest import compose_config, tiny_net
 from ladlit.checkpoints import load_weights, net_state_dict
+from ladlit.errors import CheckpointError, ConfigError
+from ladlit.eval import evaluate_checkpoint
+from ladlit.evaluation import evaluate
 from ladlit.models import PreActResNet, WideResNet
 
 
@@ -126,3 +138,58 @@ def test_robustbench_wide_resnet_loads_and_computes_the_same():
     load_weights(ours, net_state_dict(state), source="rb.pt")
     x = torch.rand(4, 3, 32, 32)
     torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-5)
+
+
+def _fake_robustbench(monkeypatch, load_model):
+    """Install a stand-in `robustbench` package whose `utils.load_model` is `load_model` (offline)."""
+    package, utils = types.ModuleType("robustbench"), types.ModuleType("robustbench.utils")
+    utils.load_model = load_model
+    package.utils = utils
+    monkeypatch.setitem(sys.modules, "robustbench", package)
+    monkeypatch.setitem(sys.modules, "robustbench.utils", utils)
+
+
+def _zoo_eval_config(tmp_path, *overrides):
+    return compose_config(
+        "eval",
+        ["robustbench=Some2024Model", "dataset=digits", f"robustbench_dir={tmp_path}", "eps_sweep=[]", *overrides],
+    )
+
+
+def test_robustbench_model_is_loaded_through_the_package_and_evaluated_with_its_protocol(tmp_path, monkeypatch):
+    zoo_net = _randomise(tiny_net(seed=3, channels=1))  # an architecture with random weights
+    calls = []
+
+    def load_model(**kwargs):
+        calls.append(kwargs)
+        return zoo_net
+
+    _fake_robustbench(monkeypatch, load_model)
+    entries = evaluate_checkpoint(_zoo_eval_config(tmp_path, "attack=[fgsm]", "n_examples=40", "sanity_examples=20"))
+    assert calls == [
+        {"model_name": "Some2024Model", "model_dir": str(tmp_path), "dataset": "cifar10", "threat_model": "Linf"}
+    ]
+    (attacked,) = [e for k, e in entries.items() if "| fgsm |" in k]
+    assert (
+        attacked["eps"] == pytest.approx(8 / 255) and attacked["n_examples"] == 40
+    )  # RobustBench's eps, first n points
+    dm = instantiate(compose_config("eval", ["dataset=digits"]).dataset)
+    dm.setup("test")
+    expected, _ = evaluate(zoo_net, dm.test_dataloader(), {}, torch.device("cpu"), 40)
+    assert attacked["accuracy"]["clean"] == expected["clean"]  # the zoo's model is the one evaluated
+    record = json.loads((tmp_path / "cifar10" / "Linf" / "metrics.json").read_text())["evaluations"]
+    assert any("sanity" in k for k in record) and any("fgsm" in k for k in record)
+
+
+def test_robustbench_without_the_package_or_the_weights_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "robustbench", None)  # `import robustbench` raises ImportError
+    with pytest.raises(ConfigError, match=r"needs the robustbench package.*ckpt=<file.pt> model="):
+        evaluate_checkpoint(_zoo_eval_config(tmp_path))
+
+    def offline(**kwargs):
+        raise ConnectionError("Failed to establish a new connection")
+
+    _fake_robustbench(monkeypatch, offline)
+    with pytest.raises(CheckpointError, match=r"Some2024Model.*ConnectionError.*needs internet"):
+        evaluate_checkpoint(_zoo_eval_config(tmp_path))
+    assert list(tmp_path.iterdir()) == []  # nothing written

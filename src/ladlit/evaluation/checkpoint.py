@@ -24,6 +24,7 @@ from ladlit.console import console
 from ladlit.errors import CheckpointError, ConfigError
 from ladlit.evaluation.accuracy import evaluate, first_examples
 from ladlit.evaluation.layer_profile import layer_profile
+from ladlit.evaluation.model_zoo import load_zoo_model
 from ladlit.evaluation.results import add_evaluations, evaluation_key
 from ladlit.evaluation.sanity import format_report, sanity_report
 from ladlit.runs import describe_run, device_name
@@ -85,9 +86,12 @@ def diagnostics(
 def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
     """The network of `cfg.ckpt` with its weights, the checkpoint's path, its run config and the
     dataset config to test on; fills `cfg.eps` and `cfg.dataset` from the run when not given."""
+    if cfg.get("robustbench"):
+        return load_robustbench(cfg)
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise ConfigError(
             "say what to evaluate: ckpt=<run directory or .ckpt> (a plain state_dict also needs model=... dataset=...)"
+            " or robustbench=<model name> dataset=..."
         )
     path = find_checkpoint(cfg.ckpt)
     ckpt = load_checkpoint(path)
@@ -105,3 +109,14 @@ def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], 
     net = instantiate(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg)
     load_weights(net, net_state_dict(ckpt), source=str(path))
     return net, path, run_config, dataset_cfg
+
+
+def load_robustbench(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
+    """`load_model` for `robustbench=<name>`: the zoo's model for the given dataset, RobustBench's
+    eps (8/255) unless `eps=` says otherwise."""
+    if cfg.get("dataset") is None:
+        raise ConfigError(f"name the test data of robustbench={cfg.robustbench}: e.g. dataset=cifar10")
+    net, path = load_zoo_model(cfg.robustbench, cfg.dataset.num_classes, Path(cfg.robustbench_dir))
+    with open_dict(cfg):
+        cfg.eps = 8 / 255 if cfg.eps is None else cfg.eps
+    return net, path, {}, cfg.dataset
