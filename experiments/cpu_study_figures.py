@@ -90,13 +90,18 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                     and best_epoch(r)
                     and float(r.setting["lad.eta"]) > 0
                 )
-                if points:
+                if points:  # a line through the mean over seeds at each eta, a dot per seed
+                    by_eta = defaultdict(list)
+                    for eta, value in points:
+                        by_eta[eta].append(value)
+                    ax.scatter(*zip(*points), s=12, color=color, alpha=0.6)
                     ax.plot(
-                        *zip(*points),
+                        list(by_eta),
+                        [statistics.mean(v) for v in by_eta.values()],
                         style,
                         marker="o",
                         color=color,
-                        label=f"{label} {'PGD-10' if 'robust' in metric else 'clean'}",
+                        label=f"{label} {'PGD-10' if 'robust' in metric else 'clean'} (mean over seeds)",
                     )
         ax.set_xscale("log")
         ax.set(
