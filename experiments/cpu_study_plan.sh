@@ -43,7 +43,7 @@ unset OMP_NUM_THREADS
 arms_b=("pgd" "lad defense.eta=$(eta cpu_study_overfit pgd+lad)" "lad_sm defense.eta=$(eta cpu_study_overfit pgd+lad_sm)")
 for arm in "${arms_b[@]}"; do
   study $B --arm $arm --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
-  study $B --arm $arm --eval best --attacks autoattack --n-examples 1000
+  study $B --arm $arm --eval best last --attacks autoattack --n-examples 1000
 done
 
 # Regime B: the field's remedies (issue 14), then LAD with the one that validates better.
