@@ -209,10 +209,10 @@ def plot_layer_profile(runs: list[Run]) -> Path | None:
             blocks = list(profile)
             sizes = [s for s in sorted(profile[blocks[0]], key=float) if float(s) in (0.05, 0.1)]
             method, eta = run.setting["method"], run.setting.get("lad.eta")
-            name_ = "PGD-AT" if method == "pgd" else f"{SCHEMES[method][0].split()[0]} eta={eta}"
+            arm_label = "PGD-AT" if method == "pgd" else f"{SCHEMES[method][0].split()[0]} eta={eta}"
             color = next(colors)
             for r, style in zip(sizes, ("-", "--")):
-                label = f"{name_} seed {run.seed} ({ckpt}), r={r}"
+                label = f"{arm_label} seed {run.seed} ({ckpt}), r={r}"
                 ax.plot(
                     range(len(blocks)),
                     [100 * profile[b][r] for b in blocks],

@@ -170,9 +170,8 @@ def test_robustbench_model_is_loaded_through_the_package_and_evaluated_with_its_
         {"model_name": "Some2024Model", "model_dir": str(tmp_path), "dataset": "cifar10", "threat_model": "Linf"}
     ]
     (attacked,) = [e for k, e in entries.items() if "| fgsm |" in k]
-    assert (
-        attacked["eps"] == pytest.approx(8 / 255) and attacked["n_examples"] == 40
-    )  # RobustBench's eps, first n points
+    assert attacked["eps"] == pytest.approx(8 / 255)  # RobustBench's eps
+    assert attacked["n_examples"] == 40  # its first n test points
     dm = instantiate(compose_config("eval", ["dataset=digits"]).dataset)
     dm.setup("test")
     expected, _ = evaluate(zoo_net, dm.test_dataloader(), {}, torch.device("cpu"), 40)
