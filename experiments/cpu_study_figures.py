@@ -5,8 +5,10 @@
 Writes docs/figures/eta_sweep.png (validation accuracy vs eta, one panel per regime, PGD-AT
 as a band over its seeds), overfitting.png (robust accuracy on the training batches vs on the
 validation split, per epoch), adjoint_norms.png (per-block adjoint and perturbation norms over
-one LAD run) and layer_profile.png (when `ladlit.eval layer_profile=true` was run), and prints
-the validation table that chooses eta (best epoch by robust validation accuracy).
+one LAD run), layer_profile.png (when `ladlit.eval layer_profile=true` was run) and
+remedies.png (regime B's seeded arms, the field's remedies among them: validation curves and
+test PGD-20 at the best and last checkpoints), and prints the validation table that chooses eta
+(best epoch by robust validation accuracy).
 """
 
 from __future__ import annotations
@@ -231,13 +233,73 @@ def plot_layer_profile(runs: list[Run]) -> Path | None:
     return save(fig, "layer_profile")
 
 
+def arm_label(run: Run) -> str:
+    """e.g. "PGD-AT+AWP", "LAD+EMA eta=0.001": the method's parts in words, and eta when layer-wise."""
+    words = {"pgd": "PGD-AT", "awp": "AWP", "ema": "EMA", "lad": "LAD", "lad_sm": "LAD-SM"}
+    parts = [words.get(p, p) for p in str(run.setting["method"]).split("+")]
+    layerwise = [p for p in parts if p.startswith("LAD")]
+    if layerwise:  # LAD on top of PGD-AT: name the scheme first, the base's additions after it
+        parts = layerwise + [p for p in parts if p not in ("PGD-AT", *layerwise)]
+        return f"{'+'.join(parts)} eta={run.setting.get('lad.eta')}"
+    return "+".join(parts)
+
+
+def plot_remedies(runs: list[Run]) -> Path | None:
+    """Regime B's seeded arms side by side: robust validation accuracy per epoch (mean over seeds)
+    and test PGD-20 at the best and the last checkpoint (mean bar, a dot per seed)."""
+    mine = [r for r in runs if regime(r) == "cpu_study_overfit" and r.history]
+    by_arm: dict[str, list[Run]] = defaultdict(list)
+    for run in mine:
+        by_arm[arm_label(run)].append(run)
+    by_arm = {k: v for k, v in by_arm.items() if any(_test_pgd20(r, "last.ckpt") is not None for r in v)}
+    if len(by_arm) < 2:
+        return None
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(13, 4.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    order = sorted(by_arm, key=lambda k: (k != "PGD-AT", k.startswith("LAD"), k))
+    for i, label in enumerate(order):
+        group, color = by_arm[label], colors[i % len(colors)]
+        per_epoch: dict[int, list[float]] = defaultdict(list)
+        for run in group:
+            for record in run.history:
+                if "val/robust_acc" in record:
+                    per_epoch[record["epoch"] + 1].append(100 * record["val/robust_acc"])
+        epochs = sorted(per_epoch)
+        curves.plot(
+            epochs,
+            [statistics.mean(per_epoch[e]) for e in epochs],
+            color=color,
+            marker=".",
+            label=f"{label} ({len(group)} seeds)",
+        )
+        for j, checkpoint in enumerate(("best.ckpt", "last.ckpt")):
+            values = [v for v in (_test_pgd20(r, checkpoint) for r in group) if v is not None]
+            x = i + (0.2 if j else -0.2)
+            bars.bar(x, statistics.mean(values), width=0.36, color=color, alpha=0.45 if j else 0.85)
+            bars.plot([x] * len(values), values, "k.", ms=4)
+    curves.set(xlabel="epoch", ylabel="validation robust accuracy (%), PGD-10", title="1,000 images, 80 epochs: validation")
+    curves.grid(alpha=0.3)
+    curves.legend(fontsize=7)
+    bars.set_xticks(range(len(order)), order, rotation=20, ha="right", fontsize=8)
+    values = [v for g in by_arm.values() for r in g for c in ("best.ckpt", "last.ckpt") if (v := _test_pgd20(r, c))]
+    bars.set_ylim(min(values) - 2, max(values) + 1.5)
+    bars.set(ylabel="test PGD-20 accuracy (%), 5,000 images", title="best (dark) and last (light) checkpoint; dots: seeds")
+    bars.grid(alpha=0.3, axis="y")
+    return save(fig, "remedies")
+
+
+def _test_pgd20(run: Run, checkpoint: str) -> float | None:
+    value = next((v for (c, n, _, a), v in run.measurements.items() if (c, n, a) == (checkpoint, 5000, "pgd20")), None)
+    return None if value is None else 100 * value
+
+
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "experiments" / "results" / "cpu_study"
     notes: list[str] = []
     runs = find_runs([root], notes)
     FIGURES.mkdir(parents=True, exist_ok=True)
     print(validation_table(runs))
-    written = [plot_eta_sweep(runs), plot_overfitting(runs), plot_adjoint_norms(runs), plot_layer_profile(runs)]
+    written = [plot_eta_sweep(runs), plot_overfitting(runs), plot_adjoint_norms(runs), plot_layer_profile(runs), plot_remedies(runs)]
     print("\n".join(f"wrote {p}" for p in written if p))
     print("\n".join(f"note: {n}" for n in notes))
 
