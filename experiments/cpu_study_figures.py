@@ -277,13 +277,17 @@ def plot_remedies(runs: list[Run]) -> Path | None:
             x = i + (0.2 if j else -0.2)
             bars.bar(x, statistics.mean(values), width=0.36, color=color, alpha=0.45 if j else 0.85)
             bars.plot([x] * len(values), values, "k.", ms=4)
-    curves.set(xlabel="epoch", ylabel="validation robust accuracy (%), PGD-10", title="1,000 images, 80 epochs: validation")
+    curves.set(
+        xlabel="epoch", ylabel="validation robust accuracy (%), PGD-10", title="1,000 images, 80 epochs: validation"
+    )
     curves.grid(alpha=0.3)
     curves.legend(fontsize=7)
     bars.set_xticks(range(len(order)), order, rotation=20, ha="right", fontsize=8)
     values = [v for g in by_arm.values() for r in g for c in ("best.ckpt", "last.ckpt") if (v := _test_pgd20(r, c))]
     bars.set_ylim(min(values) - 2, max(values) + 1.5)
-    bars.set(ylabel="test PGD-20 accuracy (%), 5,000 images", title="best (dark) and last (light) checkpoint; dots: seeds")
+    bars.set(
+        ylabel="test PGD-20 accuracy (%), 5,000 images", title="best (dark) and last (light) checkpoint; dots: seeds"
+    )
     bars.grid(alpha=0.3, axis="y")
     return save(fig, "remedies")
 
@@ -299,7 +303,13 @@ def main() -> None:
     runs = find_runs([root], notes)
     FIGURES.mkdir(parents=True, exist_ok=True)
     print(validation_table(runs))
-    written = [plot_eta_sweep(runs), plot_overfitting(runs), plot_adjoint_norms(runs), plot_layer_profile(runs), plot_remedies(runs)]
+    written = [
+        plot_eta_sweep(runs),
+        plot_overfitting(runs),
+        plot_adjoint_norms(runs),
+        plot_layer_profile(runs),
+        plot_remedies(runs),
+    ]
     print("\n".join(f"wrote {p}" for p in written if p))
     print("\n".join(f"note: {n}" for n in notes))
 
