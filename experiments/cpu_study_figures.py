@@ -135,8 +135,7 @@ def plot_overfitting(runs: list[Run]) -> Path | None:
 def plot_curves(ax: plt.Axes, chosen: list[Run]) -> None:
     by_method: dict[str, list[Run]] = defaultdict(list)
     for run in chosen:
-        method, eta = run.setting["method"], run.setting.get("lad.eta")
-        by_method["PGD-AT" if method == "pgd" else f"{SCHEMES[method][0].split()[0]} eta={eta}"].append(run)
+        by_method[arm_label(run)].append(run)
     colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
     for label, group in sorted(by_method.items(), key=lambda kv: kv[0] != "PGD-AT"):
         if label != "PGD-AT" and len(group) < 2:
@@ -210,11 +209,9 @@ def plot_layer_profile(runs: list[Run]) -> Path | None:
                 continue
             blocks = list(profile)
             sizes = [s for s in sorted(profile[blocks[0]], key=float) if float(s) in (0.05, 0.1)]
-            method, eta = run.setting["method"], run.setting.get("lad.eta")
-            arm_label = "PGD-AT" if method == "pgd" else f"{SCHEMES[method][0].split()[0]} eta={eta}"
             color = next(colors)
             for r, style in zip(sizes, ("-", "--")):
-                label = f"{arm_label} seed {run.seed} ({ckpt}), r={r}"
+                label = f"{arm_label(run)} seed {run.seed} ({ckpt}), r={r}"
                 ax.plot(
                     range(len(blocks)),
                     [100 * profile[b][r] for b in blocks],
@@ -257,6 +254,7 @@ def plot_remedies(runs: list[Run]) -> Path | None:
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(13, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     order = sorted(by_arm, key=lambda k: (k != "PGD-AT", k.startswith("LAD"), k))
+    plotted: list[float] = []
     for i, label in enumerate(order):
         group, color = by_arm[label], colors[i % len(colors)]
         per_epoch: dict[int, list[float]] = defaultdict(list)
@@ -274,6 +272,7 @@ def plot_remedies(runs: list[Run]) -> Path | None:
         )
         for j, checkpoint in enumerate(("best.ckpt", "last.ckpt")):
             values = [v for v in (_test_pgd20(r, checkpoint) for r in group) if v is not None]
+            plotted += values
             x = i + (0.2 if j else -0.2)
             bars.bar(x, statistics.mean(values), width=0.36, color=color, alpha=0.45 if j else 0.85)
             bars.plot([x] * len(values), values, "k.", ms=4)
@@ -283,8 +282,7 @@ def plot_remedies(runs: list[Run]) -> Path | None:
     curves.grid(alpha=0.3)
     curves.legend(fontsize=7)
     bars.set_xticks(range(len(order)), order, rotation=20, ha="right", fontsize=8)
-    values = [v for g in by_arm.values() for r in g for c in ("best.ckpt", "last.ckpt") if (v := _test_pgd20(r, c))]
-    bars.set_ylim(min(values) - 2, max(values) + 1.5)
+    bars.set_ylim(min(plotted) - 2, max(plotted) + 1.5)
     bars.set(
         ylabel="test PGD-20 accuracy (%), 5,000 images", title="best (dark) and last (light) checkpoint; dots: seeds"
     )
