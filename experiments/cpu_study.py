@@ -12,7 +12,7 @@ checkpoints are only needed for evaluations not yet made.
     python experiments/cpu_study.py --regime cpu_study --arm lad defense.eta=0.001 --seeds 0
     python experiments/cpu_study.py --regime cpu_study_overfit --arm pgd --seeds 0 --eval best last
     python experiments/cpu_study.py ... --eval best --attacks autoattack --n-examples 1000
-    python experiments/cpu_study.py --chosen-eta cpu_study pgd+lad   # eta chosen on validation
+    python experiments/cpu_study.py --chosen-eta cpu_study lad 0.0003 0.001 0.003   # on validation
     python -m ladlit.report experiments/results/cpu_study
 """
 
@@ -131,21 +131,20 @@ def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int) -> bo
     return any(k.startswith(prefix) and k.endswith(f" | n={n_examples}") for k in keys)
 
 
-def chosen_eta(regime: str, method: str) -> float:
-    """The eta of `method` (e.g. "pgd+lad") with the best robust validation accuracy in the
-    regime's normalize=rms sweep (best epoch of each run; ties: higher clean validation accuracy).
-    Validation only: test numbers never choose eta."""
-    from ladlit.evaluation.report import find_runs
-
+def chosen_eta(regime: str, defense: str, grid: list[str]) -> str:
+    """The eta of `grid` whose seed-0 `<defense>__eta-<eta>` run reaches the best robust validation
+    accuracy (at its best epoch; ties: higher clean validation accuracy). The sweep is seed 0 only,
+    so the seeds run after the choice never change it, and the grid is fixed in the plan before its
+    runs, so an eta tried later never does either. Validation only: test numbers never choose eta."""
     scores = {}
-    for run in find_runs([RESULTS / regime], []):
-        validated = [r for r in run.history if "val/robust_acc" in r]
-        if run.setting.get("method") == method and run.setting.get("lad.normalize") == "rms" and validated:
+    for eta in grid:
+        metrics = RESULTS / regime / arm_name(defense, [f"defense.eta={eta}"]) / "seed0" / "metrics.json"
+        if metrics.is_file():
+            validated = [r for r in json.loads(metrics.read_text())["history"] if "val/robust_acc" in r]
             best = max(validated, key=lambda r: r["val/robust_acc"])
-            eta = float(run.setting["lad.eta"])
-            scores[eta] = max(scores.get(eta, (0.0, 0.0)), (best["val/robust_acc"], best["val/acc_clean"]))
+            scores[eta] = (best["val/robust_acc"], best["val/acc_clean"])
     if not scores:
-        sys.exit(f"no {method} sweep under {RESULTS / regime}")
+        sys.exit(f"no {defense} runs at eta {' '.join(grid)} under {RESULTS / regime}")
     return max(scores, key=scores.get)
 
 
@@ -167,8 +166,8 @@ def main() -> None:
         "--eval-args", nargs="*", default=[], help="extra ladlit.eval overrides, e.g. layer_profile=true"
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the arm, e.g. defense.eta=0.001")
-    if sys.argv[1:2] == ["--chosen-eta"]:  # python experiments/cpu_study.py --chosen-eta <regime> <method>
-        print(chosen_eta(*sys.argv[2:4]))
+    if sys.argv[1:2] == ["--chosen-eta"]:  # ... --chosen-eta <regime> <defense> <eta> [<eta> ...]
+        print(chosen_eta(sys.argv[2], sys.argv[3], sys.argv[4:]))
         return
     args = parser.parse_args()
     arm = arm_name(args.arm, args.overrides)

@@ -1,0 +1,60 @@
+"""The CPU study chooses eta on seed 0's validation over the plan's grid, and nothing else moves it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from conftest import REPO
+
+spec = importlib.util.spec_from_file_location("cpu_study", REPO / "experiments" / "cpu_study.py")
+cpu_study = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cpu_study)
+
+
+def write_run(root, arm, seed, robust, clean=0.3, test_robust=0.0):
+    """A finished run's metrics.json whose best validation epoch has these accuracies; its test
+    accuracy is there to show it is never read."""
+    history = [
+        {"epoch": 0, "val/robust_acc": robust / 2, "val/acc_clean": clean},
+        {"epoch": 1, "val/robust_acc": robust, "val/acc_clean": clean},
+    ]
+    path = root / "regime" / arm / f"seed{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"finished": True, "history": history, "test/robust_acc": test_robust}))
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu_study, "RESULTS", tmp_path)
+    write_run(tmp_path, "lad__eta-0.0003", 0, robust=0.22, test_robust=0.9)
+    write_run(tmp_path, "lad__eta-0.001", 0, robust=0.23)
+    return tmp_path
+
+
+def test_the_best_validated_eta_of_the_grid_is_chosen(results):
+    assert cpu_study.chosen_eta("regime", "lad", ["0.0003", "0.001"]) == "0.001"
+
+
+def test_seeds_run_after_the_choice_do_not_move_it(results):
+    write_run(results, "lad__eta-0.0003", 1, robust=0.30)
+    assert cpu_study.chosen_eta("regime", "lad", ["0.0003", "0.001"]) == "0.001"
+
+
+def test_an_eta_outside_the_grid_or_with_more_overrides_does_not_move_it(results):
+    write_run(results, "lad__eta-0.003", 0, robust=0.30)
+    write_run(results, "lad__eta-0.0003__eta_warmup_epochs-20", 0, robust=0.30)
+    assert cpu_study.chosen_eta("regime", "lad", ["0.0003", "0.001"]) == "0.001"
+    assert cpu_study.chosen_eta("regime", "lad", ["0.0003", "0.001", "0.003"]) == "0.003"
+
+
+def test_a_tie_goes_to_higher_clean_accuracy(results):
+    write_run(results, "lad__eta-0.003", 0, robust=0.23, clean=0.4)
+    assert cpu_study.chosen_eta("regime", "lad", ["0.001", "0.003"]) == "0.003"
+
+
+def test_no_run_of_the_grid_stops_with_a_message(results):
+    with pytest.raises(SystemExit, match="no lad_sm runs at eta 0.001"):
+        cpu_study.chosen_eta("regime", "lad_sm", ["0.001"])
