@@ -42,7 +42,7 @@ wait $lane_1; wait $lane_2  # either lane failing stops the plan (set -e)
 unset OMP_NUM_THREADS
 arms_b=("pgd" "lad defense.eta=$(eta cpu_study_overfit lad 0.0003 0.001)" "lad_sm defense.eta=$(eta cpu_study_overfit lad_sm 0.0003 0.001)")
 for arm in "${arms_b[@]}"; do
-  study $B --arm $arm --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
+  study $B --arm $arm --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
   study $B --arm $arm --eval best last --attacks autoattack --n-examples 1000
 done
 
