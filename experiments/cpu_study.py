@@ -139,8 +139,8 @@ def chosen_eta(regime: str, defense: str, grid: list[str]) -> str:
     scores = {}
     for eta in grid:
         metrics = RESULTS / regime / arm_name(defense, [f"defense.eta={eta}"]) / "seed0" / "metrics.json"
-        if metrics.is_file():
-            validated = [r for r in json.loads(metrics.read_text())["history"] if "val/robust_acc" in r]
+        history = json.loads(metrics.read_text())["history"] if metrics.is_file() else []
+        if validated := [r for r in history if "val/robust_acc" in r]:
             best = max(validated, key=lambda r: r["val/robust_acc"])
             scores[eta] = (best["val/robust_acc"], best["val/acc_clean"])
     if not scores:

@@ -2,7 +2,7 @@
 
     python experiments/cpu_study_figures.py [experiments/results/cpu_study]
 
-Writes experiments/figures/eta_sweep.png (validation accuracy vs eta, one panel per regime, PGD-AT
+Writes docs/figures/eta_sweep.png (validation accuracy vs eta, one panel per regime, PGD-AT
 as a band over its seeds), overfitting.png (robust accuracy on the training batches vs on the
 validation split, per epoch), adjoint_norms.png (per-block adjoint and perturbation norms over
 one LAD run), layer_profile.png (when `ladlit.eval layer_profile=true` was run) and
@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ladlit.evaluation.report import Run, find_runs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURES = REPO / "experiments" / "figures"
+FIGURES = REPO / "docs" / "figures"
 REGIMES = {"cpu_study": "16,384 images, 10 epochs", "cpu_study_overfit": "1,000 images, 80 epochs"}
 SCHEMES = {"pgd+lad": ("LAD (Lie-Trotter)", "tab:blue"), "pgd+lad_sm": ("LAD-SM (Strang-Marchuk)", "tab:red")}
 

@@ -13,12 +13,14 @@ study() { python experiments/cpu_study.py "$@"; }
 eta() { study --chosen-eta "$@"; }  # eta <regime> <defense> <the sweep's grid>: on seed 0's validation
 A="--regime cpu_study"
 B="--regime cpu_study_overfit"
+GRID_A="0.0003 0.001 0.003"  # each regime's eta sweep (normalize=rms), fixed before its runs
+GRID_B="0.0003 0.001"
 
 # Regime A: PGD-AT seeds, the eta sweep (validation), the chosen etas over 3 seeds (test).
 study $A --arm pgd --seeds 0 1 2 --eval best
-for e in 0.0003 0.001 0.003; do study $A --arm lad defense.eta=$e; study $A --arm lad_sm defense.eta=$e; done
-for m in lad lad_sm; do study $A --arm $m defense.eta=$(eta cpu_study $m 0.0003 0.001 0.003) --seeds 0 1 2 --eval best; done
-arms_a=("pgd" "lad defense.eta=$(eta cpu_study lad 0.0003 0.001 0.003)" "lad_sm defense.eta=$(eta cpu_study lad_sm 0.0003 0.001 0.003)")
+for e in $GRID_A; do study $A --arm lad defense.eta=$e; study $A --arm lad_sm defense.eta=$e; done
+for m in lad lad_sm; do study $A --arm $m defense.eta=$(eta cpu_study $m $GRID_A) --seeds 0 1 2 --eval best; done
+arms_a=("pgd" "lad defense.eta=$(eta cpu_study lad $GRID_A)" "lad_sm defense.eta=$(eta cpu_study lad_sm $GRID_A)")
 for arm in "${arms_a[@]}"; do
   study $A --arm $arm --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
 done
@@ -30,8 +32,8 @@ for arm in "${arms_a[@]}"; do study $A --arm $arm --eval best --attacks autoatta
 lane() {  # lane <scheme> [command to run first]: the scheme's eta sweep, then its eta over 3 seeds
   local m=$1; shift
   "$@"
-  for e in 0.0003 0.001; do study $B --arm $m defense.eta=$e; done
-  study $B --arm $m defense.eta=$(eta cpu_study_overfit $m 0.0003 0.001) --seeds 0 1 2 --eval best last
+  for e in $GRID_B; do study $B --arm $m defense.eta=$e; done
+  study $B --arm $m defense.eta=$(eta cpu_study_overfit $m $GRID_B) --seeds 0 1 2 --eval best last
 }
 export OMP_NUM_THREADS=1
 lane lad_sm study $B --arm pgd --seeds 0 1 2 --eval best last &
@@ -40,7 +42,7 @@ lane lad &
 lane_2=$!
 wait $lane_1; wait $lane_2  # either lane failing stops the plan (set -e)
 unset OMP_NUM_THREADS
-arms_b=("pgd" "lad defense.eta=$(eta cpu_study_overfit lad 0.0003 0.001)" "lad_sm defense.eta=$(eta cpu_study_overfit lad_sm 0.0003 0.001)")
+arms_b=("pgd" "lad defense.eta=$(eta cpu_study_overfit lad $GRID_B)" "lad_sm defense.eta=$(eta cpu_study_overfit lad_sm $GRID_B)")
 for arm in "${arms_b[@]}"; do
   study $B --arm $arm --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
   study $B --arm $arm --eval best last --attacks autoattack --n-examples 1000
@@ -62,7 +64,7 @@ def val(method):
 print("awp" if val("pgd+awp") >= val("pgd+ema") else "ema")
 PY
 )
-lad=$(eta cpu_study_overfit lad 0.0003 0.001)
+lad=$(eta cpu_study_overfit lad $GRID_B)
 if [ "$better" = awp ]; then combo=(lad_awp defense.eta=$lad); else combo=(lad defense.eta=$lad ema.decay=0.99); fi
 study $B --arm "${combo[@]}" --seeds 0 1 2 --eval best last
 study $B --arm pgd_awp --seeds 1 2 --eval best last
