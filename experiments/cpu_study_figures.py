@@ -8,7 +8,8 @@ validation split, per epoch), adjoint_norms.png (per-block adjoint and perturbat
 one LAD run), layer_profile.png (when `ladlit.eval layer_profile=true` was run) and
 remedies.png (regime B's seeded arms, the field's remedies among them: validation curves and
 test PGD-20 at the best and last checkpoints), and prints the validation table that chooses eta
-(best epoch by robust validation accuracy).
+(best epoch by robust validation accuracy) and the layer-profile tables (mean over seeds, paired
+differences to PGD-AT).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def best_epoch(run: Run) -> dict[str, float]:
 
 def validation_table(runs: list[Run]) -> str:
     lines = [
-        "| regime | method | eta | normalize | seed | best epoch | val clean | val PGD-10 | last-epoch val PGD-10 |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+        "| regime | method | eta | normalize | seed | best epoch | val clean | val PGD-10 | last-epoch val PGD-10 | mean norm of p |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in sorted(runs, key=lambda r: (regime(r), r.setting["method"], str(r.setting.get("lad.eta")), str(r.seed))):
         best = best_epoch(run)
@@ -60,9 +61,35 @@ def validation_table(runs: list[Run]) -> str:
         if best:
             lines.append(
                 f"| {regime(run)} | {run.setting['method']} | {run.setting.get('lad.eta', '-')} | {run.setting.get('lad.normalize', '-')} | {run.seed} "
-                f"| {int(best['epoch']) + 1} | {100 * best['val/acc_clean']:.1f} | {100 * best['val/robust_acc']:.1f} | {100 * last[0].get('val/robust_acc', float('nan')):.1f} |"
+                f"| {int(best['epoch']) + 1} | {100 * best['val/acc_clean']:.1f} | {100 * best['val/robust_acc']:.1f} | {100 * last[0].get('val/robust_acc', float('nan')):.1f} | {_norm(run)} |"
             )
     return "\n".join(lines)
+
+
+def _norm(run: Run) -> str:
+    norm = mean_perturbation(run)
+    return "-" if norm is None else f"{norm:.3f}"
+
+
+def mean_perturbation(run: Run) -> float | None:
+    """The injected perturbation's per-sample l2 norm, mean over blocks and logged epochs: what
+    makes an eta of `normalize=none` (times the raw adjoint) comparable to one of `rms`."""
+    norms = [v for record in run.history for k, v in record.items() if "lad/perturbation_norm" in k]
+    return statistics.mean(norms) if norms else None
+
+
+def rms_equivalent_eta(run: Run, regime_runs: list[Run]) -> float | None:
+    """The rms eta that injects the same mean perturbation norm as `run`, by the ratio norm / eta
+    measured over the regime's rms runs (a median, so one odd run does not move it)."""
+    ratios = [
+        norm / float(r.setting["lad.eta"])
+        for r in regime_runs
+        if r.setting.get("lad.normalize") == "rms"
+        and (norm := mean_perturbation(r))
+        and float(r.setting["lad.eta"]) > 0
+    ]
+    norm = mean_perturbation(run)
+    return norm / statistics.median(ratios) if ratios and norm else None
 
 
 def plot_eta_sweep(runs: list[Run]) -> Path:
@@ -105,6 +132,20 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                         color=color,
                         label=f"{label} {'PGD-10' if 'robust' in metric else 'clean'} (mean over seeds)",
                     )
+            raw = sorted(
+                (eta, 100 * best_epoch(r)[metric])
+                for r in mine
+                if r.setting.get("lad.normalize") == "none" and best_epoch(r) and (eta := rms_equivalent_eta(r, mine))
+            )
+            if raw:  # the paper's literal form, placed where its mean perturbation norm puts it
+                ax.plot(
+                    *zip(*raw),
+                    style,
+                    marker="s",
+                    mfc="none",
+                    color="tab:green",
+                    label=f"LAD, normalize=none {'PGD-10' if 'robust' in metric else 'clean'} (at the rms eta of equal mean norm)",
+                )
         ax.set_xscale("log")
         ax.set(
             xlabel="eta (relative size, normalize=rms)",
@@ -196,29 +237,80 @@ def plot_adjoint_norms(runs: list[Run]) -> Path | None:
     return save(fig, "adjoint_norms")
 
 
+def layer_profiles(runs: list[Run]) -> dict[tuple[str, str, str], dict[int, dict[str, dict[str, float]]]]:
+    """(regime, arm, checkpoint) -> {seed: profile}, profile[block][r] = accuracy."""
+    groups: dict[tuple[str, str, str], dict[int, dict[str, dict[str, float]]]] = defaultdict(dict)
+    for run in runs:
+        for checkpoint, profile in run.layer_profiles.items():
+            groups[(regime(run), arm_label(run), checkpoint)][int(run.seed)] = profile
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] != "PGD-AT", kv[0][1:])))
+
+
+def layer_profile_table(runs: list[Run], r: str = "0.05") -> str:
+    """Per regime: each arm's accuracy with one block pushed by r (mean over seeds), then its paired
+    difference to PGD-AT per block (mean +- standard error over the seeds both have), in absolute
+    points and as the share of the model's own clean accuracy it keeps (which discounts a
+    checkpoint that is simply more accurate)."""
+    lines: list[str] = []
+    groups = layer_profiles(runs)
+    for name in REGIMES:
+        mine = {arm: seeds for (reg, arm, _), seeds in groups.items() if reg == name}
+        if not mine:
+            continue
+        blocks = list(next(iter(next(iter(mine.values())).values())))
+        lines += [
+            f"{name}, r = {r}: accuracy (%) with only that block pushed, mean over seeds",
+            f"| arm | seeds | clean | {' | '.join(str(i) for i in range(len(blocks)))} |",
+            "|---|---:|---:|" + "---:|" * len(blocks),
+        ]
+        for arm, seeds in mine.items():
+            clean = statistics.mean(100 * p[blocks[0]]["0.0"] for p in seeds.values())
+            cells = [statistics.mean(100 * p[b][r] for p in seeds.values()) for b in blocks]
+            lines.append(f"| {arm} | {len(seeds)} | {clean:.1f} | {' | '.join(f'{c:.1f}' for c in cells)} |")
+        reference = mine.get("PGD-AT", {})
+        for arm, seeds in mine.items():
+            paired = sorted(set(seeds) & set(reference))
+            if arm == "PGD-AT" or len(paired) < 2:
+                continue
+            for kind, value in (
+                ("points", lambda p, b: 100 * p[b][r]),
+                ("kept share", lambda p, b: 100 * p[b][r] / p[b]["0.0"]),
+            ):
+                cells = [_mean_se([value(seeds[s], b) - value(reference[s], b) for s in paired]) for b in blocks]
+                lines.append(f"| {arm} - PGD-AT, {kind} | {len(paired)} | | {' | '.join(cells)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _mean_se(values: list[float]) -> str:
+    return f"{statistics.mean(values):+.1f} ± {statistics.stdev(values) / len(values) ** 0.5:.1f}"
+
+
 def plot_layer_profile(runs: list[Run]) -> Path | None:
-    profiled = [(r, ckpt, p) for r in runs for ckpt, p in r.layer_profiles.items()]
-    if not profiled:
+    """Per regime, each arm's profile at r = 0.05 and 0.1 (mean over its profiled seeds, std bars)."""
+    groups = layer_profiles(runs)
+    if not groups:
         return None
-    regimes = sorted({regime(r) for r, _, _ in profiled})
+    regimes = [r for r in REGIMES if any(reg == r for reg, _, _ in groups)]
     fig, axes = plt.subplots(1, len(regimes), figsize=(7.5 * len(regimes), 5.5), squeeze=False)
     for ax, name in zip(axes[0], regimes):
         colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
-        for run, ckpt, profile in profiled:
-            if regime(run) != name:
+        for (reg, arm, checkpoint), seeds in groups.items():
+            if reg != name:
                 continue
-            blocks = list(profile)
-            sizes = [s for s in sorted(profile[blocks[0]], key=float) if float(s) in (0.05, 0.1)]
+            blocks = list(next(iter(seeds.values())))
             color = next(colors)
-            for r, style in zip(sizes, ("-", "--")):
-                label = f"{arm_label(run)} seed {run.seed} ({ckpt}), r={r}"
-                ax.plot(
+            for r, style in (("0.05", "-"), ("0.1", "--")):
+                values = [[100 * p[b][r] for p in seeds.values()] for b in blocks]
+                ax.errorbar(
                     range(len(blocks)),
-                    [100 * profile[b][r] for b in blocks],
-                    style,
+                    [statistics.mean(v) for v in values],
+                    yerr=[statistics.stdev(v) if len(v) > 1 else 0.0 for v in values],
+                    fmt=style,
                     marker="o",
+                    capsize=2,
                     color=color,
-                    label=label,
+                    label=f"{arm} ({checkpoint.removesuffix('.ckpt')}, {_seeds(seeds)}), r={r}",
                 )
         ax.set(
             xlabel="residual block (forward order)",
@@ -228,6 +320,10 @@ def plot_layer_profile(runs: list[Run]) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     return save(fig, "layer_profile")
+
+
+def _seeds(seeds: dict[int, object]) -> str:
+    return f"seed {next(iter(seeds))}" if len(seeds) == 1 else f"mean ± std over {len(seeds)} seeds"
 
 
 def arm_label(run: Run) -> str:
@@ -301,6 +397,7 @@ def main() -> None:
     runs = find_runs([root], notes)
     FIGURES.mkdir(parents=True, exist_ok=True)
     print(validation_table(runs))
+    print(layer_profile_table(runs))
     written = [
         plot_eta_sweep(runs),
         plot_overfitting(runs),

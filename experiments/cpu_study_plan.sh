@@ -22,7 +22,7 @@ for e in $GRID_A; do study $A --arm lad defense.eta=$e; study $A --arm lad_sm de
 for m in lad lad_sm; do study $A --arm $m defense.eta=$(eta cpu_study $m $GRID_A) --seeds 0 1 2 --eval best; done
 arms_a=("pgd" "lad defense.eta=$(eta cpu_study lad $GRID_A)" "lad_sm defense.eta=$(eta cpu_study lad_sm $GRID_A)")
 for arm in "${arms_a[@]}"; do
-  study $A --arm $arm --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
+  study $A --arm $arm --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
 done
 for arm in "${arms_a[@]}"; do study $A --arm $arm --eval best --attacks autoattack --n-examples 500; done
 

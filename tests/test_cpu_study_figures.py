@@ -1,0 +1,63 @@
+"""The study's derived tables: layer profiles are paired seed by seed against PGD-AT, and a
+`normalize=none` run is placed at the rms eta that injects the same perturbation norm."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from ladlit.evaluation.report import Run
+
+spec = importlib.util.spec_from_file_location("cpu_study_figures", REPO / "experiments" / "cpu_study_figures.py")
+figures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(figures)
+
+
+def run(method: str, seed: int, eta: float | None = None, normalize: str = "rms", **extra) -> Run:
+    setting = {"choices.experiment": "cpu_study_overfit", "method": method}
+    if eta is not None:
+        setting |= {"lad.eta": eta, "lad.normalize": normalize}
+    return Run(path=Path(f"{method}/{seed}"), seed=seed, setting=setting, **extra)
+
+
+def profile(clean: float, *pushed: float) -> dict[str, dict[str, dict[str, float]]]:
+    """A best checkpoint's profile: each block keeps `pushed[i]` at r = 0.05."""
+    return {"best.ckpt": {f"block{i:02d}": {"0.0": clean, "0.05": p} for i, p in enumerate(pushed)}}
+
+
+def test_layer_profiles_are_differenced_seed_by_seed_against_pgd_at():
+    runs = [
+        run("pgd", 0, layer_profiles=profile(0.40, 0.20, 0.30)),
+        run("pgd", 1, layer_profiles=profile(0.40, 0.10, 0.30)),
+        run("pgd+lad", 0, 0.001, layer_profiles=profile(0.40, 0.22, 0.30)),
+        run("pgd+lad", 1, 0.001, layer_profiles=profile(0.40, 0.16, 0.30)),
+    ]
+    table = figures.layer_profile_table(runs)
+    # block 0: differences +2 and +6 points -> +4.0, standard error 2.0; block 1: none
+    assert "| LAD eta=0.001 - PGD-AT, points | 2 | | +4.0 ± 2.0 | +0.0 ± 0.0 |" in table
+    assert "| PGD-AT | 2 | 40.0 | 15.0 | 30.0 |" in table
+
+
+def test_a_seed_pgd_at_lacks_is_left_out_of_the_pairing():
+    runs = [
+        run("pgd", 0, layer_profiles=profile(0.4, 0.20)),
+        run("pgd", 1, layer_profiles=profile(0.4, 0.20)),
+        run("pgd+lad", 0, 0.001, layer_profiles=profile(0.4, 0.21)),
+        run("pgd+lad", 1, 0.001, layer_profiles=profile(0.4, 0.23)),
+        run("pgd+lad", 2, 0.001, layer_profiles=profile(0.4, 0.90)),
+    ]
+    assert "| LAD eta=0.001 - PGD-AT, points | 2 | | +2.0 ± 1.0 |" in figures.layer_profile_table(runs)
+
+
+def norms(*values: float) -> list[dict[str, float]]:
+    return [{"epoch": i, "train/lad/perturbation_norm/block00": v} for i, v in enumerate(values)]
+
+
+def test_a_raw_adjoint_eta_is_placed_at_the_rms_eta_of_equal_perturbation_norm():
+    rms = [run("pgd+lad", 0, 0.001, history=norms(0.1, 0.1)), run("pgd+lad", 0, 0.003, history=norms(0.3))]
+    raw = run("pgd+lad", 0, 2.0, normalize="none", history=norms(0.1, 0.3))
+    assert figures.rms_equivalent_eta(raw, [*rms, raw]) == pytest.approx(0.002)
+    assert figures.rms_equivalent_eta(raw, [raw]) is None
