@@ -50,17 +50,30 @@ def best_epoch(run: Run) -> dict[str, float]:
     return max(validated, key=lambda r: r["val/robust_acc"]) if validated else {}
 
 
+def tamer(run: Run) -> str:
+    """What the run changes of the spec's tamers (`eta_warmup_epochs`, `inject_during_attack`,
+    `blocks`), in words; "" for a plain sweep point."""
+    parts = []
+    if run.setting.get("lad.eta_warmup_epochs"):
+        parts.append(f"eta warm-up {run.setting['lad.eta_warmup_epochs']} epochs")
+    if run.setting.get("lad.inject_during_attack") is False:
+        parts.append("no injection during the attack")
+    if run.setting.get("lad.blocks") is not None:
+        parts.append(f"blocks {list(run.setting['lad.blocks'])}")
+    return ", ".join(parts)
+
+
 def validation_table(runs: list[Run]) -> str:
     lines = [
-        "| regime | method | eta | normalize | seed | best epoch | val clean | val PGD-10 | last-epoch val PGD-10 | mean norm of p |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| regime | method | eta | normalize | tamer | seed | best epoch | val clean | val PGD-10 | last-epoch val PGD-10 | mean norm of p |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in sorted(runs, key=lambda r: (regime(r), r.setting["method"], str(r.setting.get("lad.eta")), str(r.seed))):
         best = best_epoch(run)
         last = [r for r in run.history if "val/robust_acc" in r][-1:] or [{}]
         if best:
             lines.append(
-                f"| {regime(run)} | {run.setting['method']} | {run.setting.get('lad.eta', '-')} | {run.setting.get('lad.normalize', '-')} | {run.seed} "
+                f"| {regime(run)} | {run.setting['method']} | {run.setting.get('lad.eta', '-')} | {run.setting.get('lad.normalize', '-')} | {tamer(run) or '-'} | {run.seed} "
                 f"| {int(best['epoch']) + 1} | {100 * best['val/acc_clean']:.1f} | {100 * best['val/robust_acc']:.1f} | {100 * last[0].get('val/robust_acc', float('nan')):.1f} | {_norm(run)} |"
             )
     return "\n".join(lines)
@@ -85,6 +98,7 @@ def rms_equivalent_eta(run: Run, regime_runs: list[Run]) -> float | None:
         norm / float(r.setting["lad.eta"])
         for r in regime_runs
         if r.setting.get("lad.normalize") == "rms"
+        and not tamer(r)
         and (norm := mean_perturbation(r))
         and float(r.setting["lad.eta"]) > 0
     ]
@@ -116,6 +130,7 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                     for r in mine
                     if r.setting["method"] == method
                     and r.setting.get("lad.normalize") == "rms"
+                    and not tamer(r)
                     and best_epoch(r)
                     and float(r.setting["lad.eta"]) > 0
                 )
@@ -135,7 +150,10 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
             raw = sorted(
                 (eta, 100 * best_epoch(r)[metric])
                 for r in mine
-                if r.setting.get("lad.normalize") == "none" and best_epoch(r) and (eta := rms_equivalent_eta(r, mine))
+                if r.setting.get("lad.normalize") == "none"
+                and not tamer(r)
+                and best_epoch(r)
+                and (eta := rms_equivalent_eta(r, mine))
             )
             if raw:  # the paper's literal form, placed where its mean perturbation norm puts it
                 ax.plot(
@@ -145,6 +163,16 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                     mfc="none",
                     color="tab:green",
                     label=f"LAD, normalize=none {'PGD-10' if 'robust' in metric else 'clean'} (at the rms eta of equal mean norm)",
+                )
+            markers = iter("^v<>")
+            for r in sorted((r for r in mine if tamer(r) and best_epoch(r)), key=tamer):
+                ax.plot(
+                    float(r.setting["lad.eta"]),
+                    100 * best_epoch(r)[metric],
+                    next(markers, "x"),
+                    mfc="none",
+                    color=SCHEMES.get(r.setting["method"], ("", "black"))[1],
+                    label=f"{arm_label(r).split(' ')[0]}, {tamer(r)} {'PGD-10' if 'robust' in metric else 'clean'}",
                 )
         ax.set_xscale("log")
         ax.set(

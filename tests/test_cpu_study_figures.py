@@ -61,3 +61,13 @@ def test_a_raw_adjoint_eta_is_placed_at_the_rms_eta_of_equal_perturbation_norm()
     raw = run("pgd+lad", 0, 2.0, normalize="none", history=norms(0.1, 0.3))
     assert figures.rms_equivalent_eta(raw, [*rms, raw]) == pytest.approx(0.002)
     assert figures.rms_equivalent_eta(raw, [raw]) is None
+
+
+def test_a_tamer_run_is_no_sweep_point_and_does_not_set_the_scale():
+    warmed = run("pgd+lad", 0, 0.001, history=norms(0.0, 0.01))
+    warmed.setting["lad.eta_warmup_epochs"] = 20
+    raw = run("pgd+lad", 0, 2.0, normalize="none", history=norms(0.2))
+    assert figures.tamer(warmed) == "eta warm-up 20 epochs"
+    assert figures.rms_equivalent_eta(raw, [run("pgd+lad", 0, 0.001, history=norms(0.1)), warmed, raw]) == (
+        pytest.approx(0.002)
+    )
