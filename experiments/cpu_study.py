@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -32,9 +33,12 @@ OUTPUTS = REPO / "outputs" / "cpu_study"
 
 
 def arm_name(defense: str, overrides: list[str]) -> str:
-    """A directory name for an arm: the defense and its overrides, e.g. `lad_sm__eta-0.001` (no `=`,
-    which Hydra's override grammar would read in `hydra.run.dir=`)."""
-    keys = [o.removeprefix("defense.").replace("/", "-").replace("=", "-") for o in overrides]
+    """A directory name for an arm: the defense and its overrides, e.g. `lad_sm__eta-0.001`,
+    `lad__blocks-0-1-2` (no `=`, `[`, `,`, which Hydra's override grammar would read in
+    `hydra.run.dir=` and git in a pathspec)."""
+    keys = [
+        re.sub(r"[/=,]+", "-", o.removeprefix("defense.")).translate(str.maketrans("", "", "[] ")) for o in overrides
+    ]
     return "__".join([defense, *keys])
 
 

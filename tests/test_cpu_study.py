@@ -58,3 +58,8 @@ def test_a_tie_goes_to_higher_clean_accuracy(results):
 def test_no_run_of_the_grid_stops_with_a_message(results):
     with pytest.raises(SystemExit, match="no lad_sm runs at eta 0.001"):
         cpu_study.chosen_eta("regime", "lad_sm", ["0.001"])
+
+
+def test_an_arm_directory_names_its_overrides_without_characters_hydra_or_git_would_parse():
+    assert cpu_study.arm_name("lad_sm", ["defense.eta=0.001"]) == "lad_sm__eta-0.001"
+    assert cpu_study.arm_name("lad", ["defense.eta=0.003", "defense.blocks=[0,1,2]"]) == "lad__eta-0.003__blocks-0-1-2"
