@@ -84,16 +84,24 @@ def _norm(run: Run) -> str:
     return "-" if norm is None else f"{norm:.3f}"
 
 
-def mean_perturbation(run: Run) -> float | None:
-    """The injected perturbation's per-sample l2 norm, mean over blocks and logged epochs: what
-    makes an eta of `normalize=none` (times the raw adjoint) comparable to one of `rms`."""
-    norms = [v for record in run.history for k, v in record.items() if "lad/perturbation_norm" in k]
+def mean_perturbation(run: Run, last_epoch: float = float("inf")) -> float | None:
+    """The injected perturbation's per-sample l2 norm, mean over blocks and logged epochs (up to
+    `last_epoch`): what makes an eta of `normalize=none` (times the raw adjoint) comparable to
+    one of `rms`."""
+    norms = [
+        v
+        for record in run.history
+        if record["epoch"] <= last_epoch
+        for k, v in record.items()
+        if "lad/perturbation_norm" in k
+    ]
     return statistics.mean(norms) if norms else None
 
 
 def rms_equivalent_eta(run: Run, regime_runs: list[Run]) -> float | None:
-    """The rms eta that injects the same mean perturbation norm as `run`, by the ratio norm / eta
-    measured over the regime's rms runs (a median, so one odd run does not move it)."""
+    """The rms eta that injects the same mean perturbation norm as `run` up to its best epoch (a
+    raw-adjoint perturbation can run away after it), by the ratio norm / eta measured over the
+    regime's rms runs (a median, so one odd run does not move it)."""
     ratios = [
         norm / float(r.setting["lad.eta"])
         for r in regime_runs
@@ -102,7 +110,7 @@ def rms_equivalent_eta(run: Run, regime_runs: list[Run]) -> float | None:
         and (norm := mean_perturbation(r))
         and float(r.setting["lad.eta"]) > 0
     ]
-    norm = mean_perturbation(run)
+    norm = mean_perturbation(run, best_epoch(run).get("epoch", float("inf")))
     return norm / statistics.median(ratios) if ratios and norm else None
 
 
@@ -162,7 +170,7 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                     marker="s",
                     mfc="none",
                     color="tab:green",
-                    label=f"LAD, normalize=none {'PGD-10' if 'robust' in metric else 'clean'} (at the rms eta of equal mean norm)",
+                    label=f"LAD, normalize=none {'PGD-10' if 'robust' in metric else 'clean'} (at the rms eta of equal mean norm up to its best epoch)",
                 )
             markers = iter("^v<>")
             for r in sorted((r for r in mine if tamer(r) and best_epoch(r)), key=tamer):
@@ -355,13 +363,18 @@ def _seeds(seeds: dict[int, object]) -> str:
 
 
 def arm_label(run: Run) -> str:
-    """e.g. "PGD-AT+AWP", "LAD+EMA eta=0.001": the method's parts in words, and eta when layer-wise."""
+    """e.g. "PGD-AT+AWP", "LAD+EMA eta=0.001", "LAD eta=2 normalize=none, eta warm-up 20 epochs":
+    the method's parts in words, and when layer-wise its eta, a normalisation other than rms and
+    any tamer (so that runs differing in them are never pooled as seeds)."""
     words = {"pgd": "PGD-AT", "awp": "AWP", "ema": "EMA", "lad": "LAD", "lad_sm": "LAD-SM"}
     parts = [words.get(p, p) for p in str(run.setting["method"]).split("+")]
     layerwise = [p for p in parts if p.startswith("LAD")]
     if layerwise:  # LAD on top of PGD-AT: name the scheme first, the base's additions after it
         parts = layerwise + [p for p in parts if p not in ("PGD-AT", *layerwise)]
-        return f"{'+'.join(parts)} eta={run.setting.get('lad.eta')}"
+        label = f"{'+'.join(parts)} eta={run.setting.get('lad.eta')}"
+        if run.setting.get("lad.normalize", "rms") != "rms":
+            label += f" normalize={run.setting['lad.normalize']}"
+        return ", ".join(filter(None, [label, tamer(run)]))
     return "+".join(parts)
 
 

@@ -71,3 +71,19 @@ def test_a_tamer_run_is_no_sweep_point_and_does_not_set_the_scale():
     assert figures.rms_equivalent_eta(raw, [run("pgd+lad", 0, 0.001, history=norms(0.1)), warmed, raw]) == (
         pytest.approx(0.002)
     )
+
+
+def test_a_raw_adjoint_run_that_runs_away_is_placed_by_its_norm_up_to_its_best_epoch():
+    rms = run("pgd+lad", 0, 0.001, history=norms(0.1))
+    history = norms(0.2, 9.0)
+    history[0] |= {"val/robust_acc": 0.25, "val/acc_clean": 0.3}
+    history[1] |= {"val/robust_acc": 0.08, "val/acc_clean": 0.1}
+    raw = run("pgd+lad", 0, 6.0, normalize="none", history=history)
+    assert figures.rms_equivalent_eta(raw, [rms, raw]) == pytest.approx(0.002)
+
+
+def test_runs_that_differ_in_normalisation_or_tamer_are_never_one_arm():
+    plain, raw = run("pgd+lad", 0, 0.003), run("pgd+lad", 0, 0.003, normalize="none")
+    warmed = run("pgd+lad", 0, 0.003)
+    warmed.setting["lad.eta_warmup_epochs"] = 20
+    assert len({figures.arm_label(r) for r in (plain, raw, warmed)}) == 3
