@@ -81,6 +81,7 @@ for e in 0.6 2 6; do study $A --arm lad defense.eta=$e defense.normalize=none; d
 # 0.001 on seed 0 (inside the noise) for 5 clean points less; tested over 3 seeds beside it.
 # Then eta 0.01 and the tamers the method offers (validation only).
 study $B --arm lad defense.eta=0.003 --seeds 0 1 2 --eval best last
+study $B --arm lad_sm defense.eta=0.003
 for m in lad lad_sm; do study $B --arm $m defense.eta=0.01; done
 # The third tamer perturbs only the first two stages, where the layer profiles (RESULTS 6.4) show the gain.
 for t in defense.eta_warmup_epochs=20 defense.inject_during_attack=false "defense.blocks=[0,1,2,3,4,5]"; do
