@@ -8,12 +8,13 @@ validation split, per epoch), adjoint_norms.png (per-block adjoint and perturbat
 one LAD run), layer_profile.png (when `ladlit.eval layer_profile=true` was run) and
 remedies.png (regime B's seeded arms, the field's remedies among them: validation curves and
 test PGD-20 at the best and last checkpoints), and prints the validation table that chooses eta
-(best epoch by robust validation accuracy) and the layer-profile tables (mean over seeds, paired
-differences to PGD-AT).
+(best epoch by robust validation accuracy), the layer-profile tables (mean over seeds, paired
+differences to PGD-AT) and the stall guard replayed over the LAD runs.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -24,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ladlit.defenses.layerwise import STALL_CHECK_STEPS, STALL_LOSS_FRACTION  # noqa: E402
 from ladlit.evaluation.report import Run, find_runs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,6 +116,36 @@ def rms_equivalent_eta(run: Run, regime_runs: list[Run]) -> float | None:
     return norm / statistics.median(ratios) if ratios and norm else None
 
 
+def stall_loss(run: Run, steps: int) -> tuple[int, float] | None:
+    """(steps, epoch loss as a fraction of ln C) at the first epoch end past `steps`: what
+    `LearningStalledWarning` reads, replayed from the logged `train/epoch_loss`."""
+    per_epoch = math.ceil(run.setting["dataset.train_subset"] / run.setting["dataset.batch_size"])
+    for record in run.history:
+        if (done := (record["epoch"] + 1) * per_epoch) >= steps and "train/epoch_loss" in record:
+            return done, record["train/epoch_loss"] / math.log(run.setting["dataset.num_classes"])
+    return None
+
+
+def stall_table(runs: list[Run]) -> str:
+    """The stall guard replayed over every untamed run: as shipped now, and as first shipped (100
+    steps, 0.99 ln C), which fired on runs that went on to learn (RESULTS 6.5). Runs without a
+    layer-wise defense are never checked; they show what adversarial training's own loss does."""
+    lines = [
+        f"| regime | method | eta | normalize | seed | loss / ln C after {STALL_CHECK_STEPS} steps | warns | warned as first shipped |",
+        "|---|---|---:|---|---:|---:|---|---|",
+    ]
+    for run in sorted(runs, key=lambda r: (regime(r), r.setting["method"], str(r.setting.get("lad.eta")), str(r.seed))):
+        if tamer(run) or not (now := stall_loss(run, STALL_CHECK_STEPS)):
+            continue
+        checked, first = "lad.eta" in run.setting, stall_loss(run, 100)
+        lines.append(
+            f"| {regime(run)} | {run.setting['method']} | {run.setting.get('lad.eta', '-')} | {run.setting.get('lad.normalize', '-')} | {run.seed} "
+            f"| {now[1]:.3f} | {'yes' if checked and now[1] > STALL_LOSS_FRACTION else ''} "
+            f"| {'yes' if checked and first and first[1] > 0.99 else ''} |"
+        )
+    return "\n".join(lines)
+
+
 def plot_eta_sweep(runs: list[Run]) -> Path:
     regimes = [r for r in REGIMES if any(regime(run) == r for run in runs)]
     fig, axes = plt.subplots(1, len(regimes), figsize=(6 * len(regimes), 4.2), squeeze=False)
@@ -180,7 +212,7 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                     next(markers, "x"),
                     mfc="none",
                     color=SCHEMES.get(r.setting["method"], ("", "black"))[1],
-                    label=f"{arm_label(r).split(' ')[0]}, {tamer(r)} {'PGD-10' if 'robust' in metric else 'clean'}",
+                    label=f"{arm_label(r)} {'PGD-10' if 'robust' in metric else 'clean'}",
                 )
         ax.set_xscale("log")
         ax.set(
@@ -439,6 +471,7 @@ def main() -> None:
     FIGURES.mkdir(parents=True, exist_ok=True)
     print(validation_table(runs))
     print(layer_profile_table(runs))
+    print(stall_table(runs))
     written = [
         plot_eta_sweep(runs),
         plot_overfitting(runs),

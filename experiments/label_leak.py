@@ -20,21 +20,19 @@ import copy
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from torch import Tensor, nn
 
-from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
+from ladlit.defenses import Defense
 from ladlit.evaluation.accuracy import first_examples
+from ladlit.evaluation.checkpoint import load_model
 
 
 def probe(path: str, n: int, batch: int) -> dict[str, float]:
     """Accuracies (fractions) of one checkpoint: clean, and the training forward's predictions
     against the true and the shifted labels when the perturbation follows the true or the shifted."""
-    ckpt_path = find_checkpoint(path)
-    ckpt = load_checkpoint(ckpt_path)
-    run = ckpt["hyper_parameters"]["run_config"]
-    net = instantiate(OmegaConf.create(run["model"]))
-    load_weights(net, net_state_dict(ckpt), source=str(ckpt_path))
+    net, _, run, dataset_cfg = load_model(OmegaConf.create({"ckpt": path, "model": None, "dataset": None, "eps": None}))
     defense = instantiate(OmegaConf.create(run["defense"]))
-    data = instantiate(OmegaConf.create(run["dataset"]), eval_batch_size=batch)
+    data = instantiate(dataset_cfg, eval_batch_size=batch)
     data.setup("test")
     x, y = first_examples(data.test_dataloader(), n, torch.device("cpu"))
     counts = dict.fromkeys(("clean", "true_given_true", "true_given_shifted", "shifted_given_shifted"), 0)
@@ -42,15 +40,17 @@ def probe(path: str, n: int, batch: int) -> dict[str, float]:
         shifted = (yb + 1) % run["dataset"]["num_classes"]
         with torch.no_grad():
             counts["clean"] += (net.eval()(xb).argmax(1) == yb).sum().item()
-        for given in (yb, shifted):
-            model = copy.deepcopy(net).train()  # as in training (BatchNorm on batch statistics); the copy keeps net's
-            predicted = defense.training_loss(model, xb, given).logits.argmax(1)
-            if given is yb:
-                counts["true_given_true"] += (predicted == yb).sum().item()
-            else:
-                counts["true_given_shifted"] += (predicted == yb).sum().item()
-                counts["shifted_given_shifted"] += (predicted == shifted).sum().item()
+        given_true, given_shifted = (training_predictions(defense, net, xb, labels) for labels in (yb, shifted))
+        counts["true_given_true"] += (given_true == yb).sum().item()
+        counts["true_given_shifted"] += (given_shifted == yb).sum().item()
+        counts["shifted_given_shifted"] += (given_shifted == shifted).sum().item()
     return {k: v / len(y) for k, v in counts.items()}
+
+
+def training_predictions(defense: Defense, net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """The classes the defense's training forward predicts with its perturbations computed from
+    labels y; on a copy in train mode, as in training (BatchNorm on batch statistics)."""
+    return defense.training_loss(copy.deepcopy(net).train(), x, y).logits.argmax(1)
 
 
 def main() -> None:
