@@ -13,6 +13,7 @@ checkpoints are only needed for evaluations not yet made.
     python experiments/cpu_study.py --regime cpu_study_overfit --arm pgd --seeds 0 --eval best last
     python experiments/cpu_study.py ... --eval best --attacks autoattack --n-examples 1000
     python experiments/cpu_study.py --chosen-eta cpu_study lad 0.0003 0.001 0.003   # on validation
+    python experiments/cpu_study.py --chosen-schedule cpu_study_full                 # on validation
     python -m ladlit.report experiments/results/cpu_study
 """
 
@@ -135,21 +136,48 @@ def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int) -> bo
     return any(k.startswith(prefix) and k.endswith(f" | n={n_examples}") for k in keys)
 
 
-def chosen_eta(regime: str, defense: str, grid: list[str]) -> str:
-    """The eta of `grid` whose seed-0 `<defense>__eta-<eta>` run reaches the best robust validation
-    accuracy (at its best epoch; ties: higher clean validation accuracy). The sweep is seed 0 only,
-    so the seeds run after the choice never change it, and the grid is fixed in the plan before its
-    runs, so an eta tried later never does either. Validation only: test numbers never choose eta."""
+def validation_history(regime: str, arm: str, seed: int = 0) -> list[dict]:
+    """The validated epochs of a committed run (empty if it is not committed)."""
+    metrics = RESULTS / regime / arm / f"seed{seed}" / "metrics.json"
+    history = json.loads(metrics.read_text())["history"] if metrics.is_file() else []
+    return [r for r in history if "val/robust_acc" in r]
+
+
+def chosen_eta(regime: str, defense: str, grid: list[str], extra: list[str] = ()) -> str:
+    """The eta of `grid` whose seed-0 `<defense>__eta-<eta>[__<extra>]` run reaches the best robust
+    validation accuracy (at its best epoch; ties: higher clean validation accuracy). The sweep is
+    seed 0 only, so the seeds run after the choice never change it, and the grid is fixed in the
+    plan before its runs, so an eta tried later never does either. Validation only: test numbers
+    never choose eta."""
     scores = {}
     for eta in grid:
-        metrics = RESULTS / regime / arm_name(defense, [f"defense.eta={eta}"]) / "seed0" / "metrics.json"
-        history = json.loads(metrics.read_text())["history"] if metrics.is_file() else []
-        if validated := [r for r in history if "val/robust_acc" in r]:
+        if validated := validation_history(regime, arm_name(defense, [f"defense.eta={eta}", *extra])):
             best = max(validated, key=lambda r: r["val/robust_acc"])
             scores[eta] = (best["val/robust_acc"], best["val/acc_clean"])
     if not scores:
         sys.exit(f"no {defense} runs at eta {' '.join(grid)} under {RESULTS / regime}")
     return max(scores, key=scores.get)
+
+
+OVERFIT_POINTS = 0.01  # a drop from the best to the last validation that counts as robust over-fitting
+
+
+def chosen_schedule(regime: str) -> str:
+    """The LR schedule of a regime, chosen on PGD-AT's seed-0 validation curves: piecewise decay
+    (Rice et al. 2020's protocol) if under it PGD-AT robustly over-fits after the first decay (its
+    best validation robust accuracy is after the decay and its last is more than OVERFIT_POINTS
+    under it), else cosine. Prints the override to add to every arm ("" for cosine, the default)."""
+    piecewise = validation_history(regime, arm_name("pgd", ["scheduler=piecewise"]))
+    if not piecewise or not validation_history(regime, "pgd"):
+        sys.exit(
+            f"PGD-AT's seed-0 runs under cosine and piecewise decay are not both committed under {RESULTS / regime}"
+        )
+    first_decay = len(piecewise) // 2  # milestones at 50 % and 75 % of training (conf/scheduler/piecewise.yaml)
+    best = max(range(len(piecewise)), key=lambda i: piecewise[i]["val/robust_acc"])
+    overfits = (
+        best >= first_decay and piecewise[-1]["val/robust_acc"] < piecewise[best]["val/robust_acc"] - OVERFIT_POINTS
+    )
+    return "scheduler=piecewise" if overfits else ""
 
 
 def main() -> None:
@@ -170,8 +198,13 @@ def main() -> None:
         "--eval-args", nargs="*", default=[], help="extra ladlit.eval overrides, e.g. layer_profile=true"
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the arm, e.g. defense.eta=0.001")
-    if sys.argv[1:2] == ["--chosen-eta"]:  # ... --chosen-eta <regime> <defense> <eta> [<eta> ...]
-        print(chosen_eta(sys.argv[2], sys.argv[3], sys.argv[4:]))
+    if sys.argv[1:2] == ["--chosen-eta"]:  # ... --chosen-eta <regime> <defense> <eta> [<eta> ...] [-- <override> ...]
+        rest = sys.argv[4:]
+        cut = rest.index("--") if "--" in rest else len(rest)
+        print(chosen_eta(sys.argv[2], sys.argv[3], rest[:cut], rest[cut + 1 :]))
+        return
+    if sys.argv[1:2] == ["--chosen-schedule"]:  # ... --chosen-schedule <regime>
+        print(chosen_schedule(sys.argv[2]))
         return
     args = parser.parse_args()
     arm = arm_name(args.arm, args.overrides)

@@ -63,3 +63,31 @@ def test_no_run_of_the_grid_stops_with_a_message(results):
 def test_an_arm_directory_names_its_overrides_without_characters_hydra_or_git_would_parse():
     assert cpu_study.arm_name("lad_sm", ["defense.eta=0.001"]) == "lad_sm__eta-0.001"
     assert cpu_study.arm_name("lad", ["defense.eta=0.003", "defense.blocks=[0,1,2]"]) == "lad__eta-0.003__blocks-0-1-2"
+
+
+def test_an_arm_with_extra_overrides_is_chosen_among_its_own_runs(results):
+    write_run(results, "lad__eta-0.0003__scheduler-piecewise", 0, robust=0.30)
+    write_run(results, "lad__eta-0.001__scheduler-piecewise", 0, robust=0.25)
+    assert cpu_study.chosen_eta("regime", "lad", ["0.0003", "0.001"], ["scheduler=piecewise"]) == "0.0003"
+
+
+def write_curve(root, arm, robust):
+    history = [{"epoch": i, "val/robust_acc": r, "val/acc_clean": 0.5} for i, r in enumerate(robust)]
+    path = root / "regime" / arm / "seed0" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"finished": True, "history": history}))
+
+
+@pytest.mark.parametrize(
+    ("piecewise", "chosen"),
+    [
+        ([0.20, 0.25, 0.30, 0.31, 0.36, 0.34], "scheduler=piecewise"),  # best after the decay (epoch 3), falls 2 points
+        ([0.20, 0.25, 0.30, 0.31, 0.36, 0.355], ""),  # falls half a point: no over-fitting
+        ([0.20, 0.40, 0.30, 0.31, 0.32, 0.30], ""),  # best before the decay
+    ],
+)
+def test_piecewise_decay_is_chosen_only_if_pgd_at_over_fits_after_it(tmp_path, monkeypatch, piecewise, chosen):
+    monkeypatch.setattr(cpu_study, "RESULTS", tmp_path)
+    write_curve(tmp_path, "pgd", [0.1, 0.2, 0.3, 0.3, 0.3, 0.3])
+    write_curve(tmp_path, "pgd__scheduler-piecewise", piecewise)
+    assert cpu_study.chosen_schedule("regime") == chosen

@@ -1,6 +1,6 @@
 """Lightning callbacks of a training run (composed by `conf/callbacks/`): the epoch history that
-goes into metrics.json, progress that reads well on a terminal and in a log file, and the
-exponential moving average of the weights."""
+goes into metrics.json, progress that reads well on a terminal and in a log file, the
+exponential moving average of the weights, and the catastrophic-over-fitting detector."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import math
 import os
 import sys
 import time
+import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -180,6 +182,75 @@ class EMA(WeightAveraging):
     def average(self, averaged: Tensor, current: Tensor, num_averaged: Tensor) -> Tensor:
         decay = torch.clamp((1 + num_averaged) / (10 + num_averaged), max=self.decay) if self.warmup else self.decay
         return decay * averaged + (1 - decay) * current
+
+
+class CatastrophicOverfittingWarning(UserWarning):
+    """Multi-step attack accuracy collapsed while single-step accuracy rose (Wong et al. 2020)."""
+
+
+class CollapseRule:
+    """Catastrophic over-fitting, validation by validation: PGD accuracy falls below `ratio` of its
+    best so far while FGSM accuracy stands above its value at that best (the model has learned to
+    defeat the one step it trains on, not the threat model)."""
+
+    def __init__(self, ratio: float = 1 / 3) -> None:
+        self.ratio = check_unit_interval("ratio", ratio)
+        self.best_pgd, self.fgsm_at_best = -1.0, 0.0
+
+    def update(self, pgd: float, fgsm: float) -> bool:
+        """Whether the model is collapsed at this validation."""
+        if pgd > self.best_pgd:
+            self.best_pgd, self.fgsm_at_best = pgd, fgsm
+        return pgd < self.ratio * self.best_pgd and fgsm > self.fgsm_at_best
+
+
+def collapsed_epochs(
+    history: Iterable[Mapping[str, float]], pgd: str = "val/acc_pgd10", fgsm: str = "val/acc_fgsm", ratio: float = 1 / 3
+) -> list[int]:
+    """The epochs of a recorded history (metrics.json's) at which `CollapseRule` holds."""
+    rule = CollapseRule(ratio)
+    return [int(r["epoch"]) for r in history if pgd in r and fgsm in r and rule.update(r[pgd], r[fgsm])]
+
+
+class CatastrophicOverfitting(pl.Callback):
+    """Watches each validation for catastrophic over-fitting (`CollapseRule`): logs
+    `val/catastrophic_overfit` (1 collapsed, 0 not) into the epoch history and the loggers, and
+    warns once. Needs a PGD and an FGSM attack among the validation attacks (e.g.
+    `attack=[pgd10,fgsm]`); without them it does nothing. Must come before EpochHistory."""
+
+    KEY = "val/catastrophic_overfit"
+
+    def __init__(self, pgd: str = "pgd10", fgsm: str = "fgsm", ratio: float = 1 / 3) -> None:
+        self.pgd, self.fgsm = f"val/acc_{pgd}", f"val/acc_{fgsm}"
+        self.rule = CollapseRule(ratio)
+        self.warned = False
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        if trainer.sanity_checking or self.pgd not in metrics or self.fgsm not in metrics:
+            return
+        pgd, fgsm = float(metrics[self.pgd]), float(metrics[self.fgsm])
+        collapsed = self.rule.update(pgd, fgsm)
+        metrics[self.KEY] = torch.tensor(float(collapsed))
+        for logger in trainer.loggers:
+            logger.log_metrics({self.KEY: float(collapsed)}, step=trainer.global_step)
+        if collapsed and not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"catastrophic over-fitting at epoch {trainer.current_epoch}: {self.pgd} {pgd:.3f} is below "
+                f"{self.rule.ratio:.2f} of its best ({self.rule.best_pgd:.3f}) while {self.fgsm} rose to {fgsm:.3f}. "
+                "The best checkpoint (by robust validation accuracy) predates it; a smaller step, a multi-step "
+                "base or early stopping avoids it.",
+                CatastrophicOverfittingWarning,
+                stacklevel=2,
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_pgd": self.rule.best_pgd, "fgsm_at_best": self.rule.fgsm_at_best, "warned": self.warned}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rule.best_pgd, self.rule.fgsm_at_best = state_dict["best_pgd"], state_dict["fgsm_at_best"]
+        self.warned = state_dict["warned"]
 
 
 def ema(decay: float | None, warmup: bool = True) -> EMA | None:

@@ -11,17 +11,17 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric
 
-from ladlit.attacks import Attack
+from ladlit.attacks import WORST, Attack, correct, worst_case
 from ladlit.defenses import Defense
 from ladlit.errors import ConfigError
-from ladlit.evaluation.accuracy import correct
 
 
 class AdversarialTraining(pl.LightningModule):
     """Trains `net` on the loss `defense` computes; validates clean and under `val_attacks`.
 
-    Logged per epoch: `{stage}/acc_clean`, `{stage}/acc_<attack>` for each attack, and
-    `{stage}/robust_acc`, the lowest of the attack accuracies (the checkpoint monitor).
+    Logged per epoch: `{stage}/acc_clean`, `{stage}/acc_<attack>` for each attack, with two or
+    more attacks `{stage}/acc_worst` (per example: correct under every attack), and
+    `{stage}/robust_acc` (the checkpoint monitor): the worst case, or the one attack's accuracy.
 
     Args:
         net: backbone taking [0, 1] images.
@@ -57,8 +57,12 @@ class AdversarialTraining(pl.LightningModule):
         defense.check_model(net)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_attacks = dict(val_attacks or {})
+        if WORST in self.val_attacks:
+            raise ConfigError(
+                f"an attack may not be named {WORST!r}: that name is the per-example worst case over attacks"
+            )
         self.train_acc, self.train_loss = MeanMetric(), MeanMetric()
-        names = ["clean", *self.val_attacks]
+        names = ["clean", *self.val_attacks, *([WORST] if len(self.val_attacks) >= 2 else [])]
         self.eval_acc = nn.ModuleDict(
             {stage: nn.ModuleDict({n: MeanMetric() for n in names}) for stage in ("val", "test")}
         )
@@ -117,16 +121,19 @@ class AdversarialTraining(pl.LightningModule):
         x = x.contiguous(memory_format=self.memory_format)
         metrics = self.eval_acc[stage]
         metrics["clean"].update(correct(self.net, x, y).float())
-        for name, attack in self.val_attacks.items():
-            metrics[name].update(correct(self.net, x, y, attack).float())
+        hits = {name: correct(self.net, x, y, attack) for name, attack in self.val_attacks.items()}
+        for name, hit in hits.items():
+            metrics[name].update(hit.float())
+        if WORST in metrics:
+            metrics[WORST].update(worst_case(hits.values()).float())
 
     def _log_accuracies(self, stage: str) -> None:
         accs = {name: metric.compute() for name, metric in self.eval_acc[stage].items()}
         for name, acc in accs.items():
-            self.log(f"{stage}/acc_{name}", acc, prog_bar=name == "clean" or len(accs) == 2)
+            self.log(f"{stage}/acc_{name}", acc, prog_bar=name in ("clean", WORST) or len(accs) == 2)
             self.eval_acc[stage][name].reset()
-        robust = [acc for name, acc in accs.items() if name != "clean"] or [accs["clean"]]
-        self.log(f"{stage}/robust_acc", torch.stack(robust).min())
+        robust = accs.get(WORST, accs[next(iter(self.val_attacks), "clean")])
+        self.log(f"{stage}/robust_acc", robust)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)

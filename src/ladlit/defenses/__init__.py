@@ -1,9 +1,10 @@
-"""Training defenses. PGD-AT: pgd.py; TRADES: trades.py; MART: mart.py; AWP (on any of them):
+"""Training defenses. PGD-AT: pgd.py; FGSM-RS (single step): fgsm_rs.py; TRADES: trades.py; MART: mart.py; AWP (on any of them):
 awp.py; LAD / LAD-SM: layerwise.py (algorithm), schemes.py (Lie-Trotter, Strang-Marchuk),
 hooks.py (forward/tensor hooks)."""
 
 from ladlit.defenses.awp import AWP
 from ladlit.defenses.base import Defense, DefenseOutput, InputAdversarial, Natural
+from ladlit.defenses.fgsm_rs import FGSMRS
 from ladlit.defenses.layerwise import LayerwiseDefense
 from ladlit.defenses.mart import MART
 from ladlit.defenses.pgd import PGDTraining
@@ -15,6 +16,7 @@ __all__ = [
     "MART",
     "Defense",
     "DefenseOutput",
+    "FGSMRS",
     "InputAdversarial",
     "Natural",
     "PGDTraining",

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Issue 25's study: does the CPU study's answer hold on all 49,000 training images (regime C),
+# under single-step training (FGSM-RS), and with depth (ResNet-56 on regime A's protocol)?
+# Idempotent like cpu_study_plan.sh: experiments/cpu_study.py skips what is committed, so a rerun
+# continues where it stopped. Two lanes of one thread each (RESULTS 5: two 1-thread runs take as
+# long as one 2-thread run); a regime-C run trains about an hour in a lane, PGD-20 + CW-20 on
+# 5,000 test images about 10 minutes per checkpoint, AutoAttack on 1,000 about 40.
+# Run it from a separate worktree, so that edits to the main checkout cannot reach a running job:
+#   git worktree add -b study ../study && cd ../study && make install
+#   nohup bash experiments/cpu_study_full_plan.sh > outputs/cpu_study_full_plan.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. .venv/bin/activate
+export OMP_NUM_THREADS=1
+study() { python experiments/cpu_study.py "$@"; }
+C="--regime cpu_study_full"
+A="--regime cpu_study"
+GRID_C="0.0003 0.001"  # regime C's eta grid (normalize=rms), fixed before its runs: the two etas regimes A and B chose
+GRID_D="0.0003 0.001"  # ResNet-56's grid, likewise
+
+# 1. The schedule, on PGD-AT's seed-0 validation curves: cosine vs piecewise decay (Rice et al. 2020).
+study $C --arm pgd & lane_1=$!
+study $C --arm pgd scheduler=piecewise & lane_2=$!
+wait $lane_1; wait $lane_2
+read -r -a S <<< "$(study --chosen-schedule cpu_study_full)"   # () for cosine, (scheduler=piecewise)
+eta_c() { study --chosen-eta cpu_study_full "$1" $GRID_C -- "${S[@]}"; }
+
+# 2. LAD's eta on seed 0's validation, one grid point per lane.
+study $C --arm lad defense.eta=0.0003 "${S[@]}" & lane_1=$!
+study $C --arm lad defense.eta=0.001 "${S[@]}" & lane_2=$!
+wait $lane_1; wait $lane_2
+
+# 3. The main question: PGD-AT vs LAD over 3 paired seeds, best and last checkpoints tested.
+lad=(lad "defense.eta=$(eta_c lad)" "${S[@]}")
+study $C --arm pgd "${S[@]}" --seeds 0 1 2 --eval best last & lane_1=$!
+study $C --arm "${lad[@]}" --seeds 0 1 2 --eval best last & lane_2=$!
+wait $lane_1; wait $lane_2
+for which in best last; do
+  study $C --arm pgd "${S[@]}" --seeds 0 1 2 --eval $which --attacks autoattack --n-examples 1000 & lane_1=$!
+  study $C --arm "${lad[@]}" --seeds 0 1 2 --eval $which --attacks autoattack --n-examples 1000 & lane_2=$!
+  wait $lane_1; wait $lane_2
+done
+
+# 4. Single step: FGSM-RS and FGSM-RS + LAD (eta on seed 0's validation over the same grid).
+( study $C --arm fgsm_rs "${S[@]}" --seeds 0 1 2 --eval best
+  study $C --arm lad_fgsm_rs defense.eta=0.0003 "${S[@]}" ) & lane_1=$!
+study $C --arm lad_fgsm_rs defense.eta=0.001 "${S[@]}" & lane_2=$!
+wait $lane_1; wait $lane_2
+lad_fgsm=(lad_fgsm_rs "defense.eta=$(eta_c lad_fgsm_rs)" "${S[@]}")
+study $C --arm "${lad_fgsm[@]}" --seeds 0 1 2 --eval best & lane_1=$!
+study $C --arm pgd_awp "${S[@]}" --seeds 0 1 2 --eval best last & lane_2=$!
+wait $lane_1; wait $lane_2
+
+# 5. Depth: ResNet-56 (27 blocks) on regime A's protocol, PGD-AT vs LAD, layer profiles.
+study $A --arm pgd model=resnet56 --seeds 0 1 2 --eval best & lane_1=$!
+( for e in $GRID_D; do study $A --arm lad defense.eta=$e model=resnet56; done ) & lane_2=$!
+wait $lane_1; wait $lane_2
+deep=(lad "defense.eta=$(study --chosen-eta cpu_study lad $GRID_D -- model=resnet56)" model=resnet56)
+study $A --arm "${deep[@]}" --seeds 0 1 2 --eval best & lane_1=$!
+study $A --arm pgd model=resnet56 --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true & lane_2=$!
+wait $lane_1; wait $lane_2
+study $A --arm "${deep[@]}" --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
+echo "CPU STUDY (FULL DATA, SINGLE STEP, DEPTH) PLAN DONE"
