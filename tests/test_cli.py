@@ -77,6 +77,16 @@ def test_evaluations_add_up_and_never_erase_each_other(tmp_path):
     ]
     table = (tmp_path / "checkpoints" / "metrics.md").read_text()
     assert "| best.ckpt | cw | 25.5/255 | 40 |" in table and "| best.ckpt | pgd20 | 12.75/255 | 40 |" in table
+    (two_attacks,) = [e for k, e in record.items() if "| fgsm+cw |" in k]
+    accuracy = two_attacks["accuracy"]
+    assert two_attacks["worst_of"] == ["fgsm", "cw"] and accuracy["worst"] <= min(accuracy["fgsm"], accuracy["cw"])
+    assert "| best.ckpt | worst(fgsm+cw) | 25.5/255 | 40 |" in table
+    fingerprints = {
+        (e["examples"]["split"], e["examples"]["first"], e["examples"]["sha1"])
+        for e in record.values()
+        if "examples" in e
+    }
+    assert len(fingerprints) == 1 and next(iter(fingerprints))[:2] == ("test", 40)  # the same 40 test images each time
 
 
 def test_archive_is_decoded_once_in_prepare_data(tmp_path, monkeypatch):

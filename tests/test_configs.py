@@ -31,7 +31,8 @@ def test_config_composes_and_instantiates(group, option, tmp_path):
         built = instantiate(node)
         base = getattr(built, "base", built)
         if group == "defense" and hasattr(base, "eps"):
-            assert base.eps == cfg.eps and base.steps == cfg.train_attack_steps
+            single_step = type(base).__name__ == "FGSMRS"  # one step by definition: train_attack_steps does not apply
+            assert base.eps == cfg.eps and base.steps == (1 if single_step else cfg.train_attack_steps)
     else:
         assert cfg.trainer.max_epochs >= 1
 

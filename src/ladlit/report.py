@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no such directory: {', '.join(missing)}")
     notes: list[str] = []
     runs = find_runs(args.runs, notes)
+    rows = summarize(runs, notes)
     for note in notes:
         print(f"note: {note}")
-    rows = summarize(runs)
     if not rows:
         parser.error(
             "no finished run with test metrics found: train runs write metrics.json, `python -m ladlit.eval ckpt=<run>` adds to it"

@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
+from ladlit.attacks import WORST
+
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence[int] = ()) -> str:
     """A GitHub markdown table; columns whose index is in `right` are right-aligned."""
@@ -21,5 +23,5 @@ def accuracy_table(rows: Mapping[str, float], title: str) -> Table:
     table.add_column("evaluation")
     table.add_column("accuracy", justify="right")
     for name, acc in rows.items():
-        table.add_row(name, f"{100 * acc:.2f}%")
+        table.add_row("worst case (per example, every attack)" if name == WORST else name, f"{100 * acc:.2f}%")
     return table

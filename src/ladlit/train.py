@@ -26,6 +26,7 @@ from ladlit.config import CONF_DIR, check_renamed_overrides, check_sweep_keys, v
 from ladlit.console import console, report_errors
 from ladlit.errors import ConfigError, LadlitError
 from ladlit.evaluation import write_json
+from ladlit.locks import training_lock
 from ladlit.loggers import build_loggers
 from ladlit.module import AdversarialTraining
 from ladlit.resume import discard_empty_run_dir, resume_checkpoint
@@ -55,14 +56,16 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
 
     A run whose output directory already holds checkpoints/last.ckpt (a rerun with the same
     `hydra.run.dir`, a requeued SLURM job) resumes from it, if it was trained with the same config
-    (`ladlit.resume`). A config error leaves no empty run directory behind.
+    (`ladlit.resume`). A config error leaves no empty run directory behind; a directory another
+    process is training in is refused (`ladlit.locks`).
     """
     out_dir = Path(cfg.output_dir)
-    try:
-        return _train(cfg, out_dir, extra_callbacks)
-    except LadlitError:
-        discard_empty_run_dir(out_dir)
-        raise
+    with training_lock(out_dir):  # refused before anything else: another process's directory is left alone
+        try:
+            return _train(cfg, out_dir, extra_callbacks)
+        except LadlitError:
+            discard_empty_run_dir(out_dir)
+            raise
 
 
 def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | None) -> dict[str, float]:

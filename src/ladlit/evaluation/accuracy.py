@@ -1,23 +1,39 @@
-"""Accuracy under attack: one helper for a batch, one loop over a DataLoader with a progress bar."""
+"""Accuracy under attack over a DataLoader, with a progress bar: each attack's, and with two or
+more attacks the per-example worst case (`attacks.outcome`); plus which examples were used."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from rich.progress import Progress
 from torch import Tensor, nn
 
-from ladlit.attacks import Attack
+from ladlit.attacks import WORST, Attack, correct, worst_case
 from ladlit.data import to_unit_float
 
 
-def correct(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None) -> Tensor:
-    """Per-example correctness (bool) of `model` on (x, y), under `attack` if given."""
-    x_eval = x if attack is None else attack(model, x, y)
-    with torch.no_grad():
-        return model(x_eval).argmax(1) == y
+@dataclass
+class ExampleSet:
+    """Which examples an evaluation used: the first `n` of a split, fingerprinted by a SHA-1 of
+    their labels and pixels, so two numbers are only compared when they come from the same images."""
+
+    split: str = "test"
+    n: int = 0
+    _digest: Any = field(default_factory=hashlib.sha1, repr=False)
+
+    def add(self, x: Tensor, y: Tensor) -> None:
+        self._digest.update(y.detach().cpu().to(torch.int64).numpy().tobytes())
+        self._digest.update(x.detach().cpu().contiguous().numpy().tobytes())
+        self.n += len(y)
+
+    def record(self) -> dict[str, Any]:
+        """What metrics.json keeps: {"split", "first", "sha1"}."""
+        return {"split": self.split, "first": self.n, "sha1": self._digest.hexdigest()[:16]}
 
 
 def evaluate(
@@ -27,16 +43,22 @@ def evaluate(
     device: torch.device,
     n_examples: int | None = None,
     seconds: dict[str, float] | None = None,
+    examples: ExampleSet | None = None,
+    outcomes: dict[str, Tensor] | None = None,
 ) -> tuple[dict[str, float], int]:
-    """Clean accuracy and accuracy under each attack on the first `n_examples` examples.
+    """Clean accuracy and accuracy under each attack on the first `n_examples` examples, and with
+    two or more attacks `worst`: the share of examples correct under every one of them.
 
-    Returns ({"clean": acc, <attack>: acc, ...}, number of examples evaluated); if `seconds` is
-    given, each attack's wall time is added to it.
+    Returns ({"clean": acc, <attack>: acc, ..., ["worst": acc]}, number of examples evaluated); if
+    `seconds` is given, each attack's wall time is added to it; `examples` fingerprints the images;
+    `outcomes` receives each attack's per-example correctness (CPU bool tensors, in example order).
     """
+    if WORST in attacks:
+        raise ValueError(f"an attack may not be named {WORST!r}: that name is the per-example worst case")
     model.eval().to(device)
     seconds = {} if seconds is None else seconds
-    hits = {name: 0 for name in ("clean", *attacks)}
-    seen = 0
+    hits = {name: 0 for name in ("clean", *attacks, *([WORST] if len(attacks) >= 2 else []))}
+    seen, masks = 0, {name: [] for name in attacks}
     total = n_examples or len(getattr(batches, "dataset", [])) or None
     with Progress(transient=True) as progress:
         task = progress.add_task("evaluating", total=total)
@@ -44,17 +66,25 @@ def evaluate(
             if n_examples is not None and seen >= n_examples:
                 break
             keep = len(y) if n_examples is None else min(len(y), n_examples - seen)
+            if examples is not None:
+                examples.add(x[:keep], y[:keep])
             x, y = to_unit_float(x[:keep].to(device)), y[:keep].to(device)
             hits["clean"] += int(correct(model, x, y).sum())
+            outcomes_now = []
             for name, attack in attacks.items():
                 start = time.perf_counter()
-                hit = int(correct(model, x, y, attack).sum())
+                outcomes_now.append(correct(model, x, y, attack))
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
-                hits[name] += hit
+                hits[name] += int(outcomes_now[-1].sum())
+                masks[name].append(outcomes_now[-1].cpu())
+            if WORST in hits:
+                hits[WORST] += int(worst_case(outcomes_now).sum())
             seen += keep
             progress.advance(task, keep)
+    if outcomes is not None:
+        outcomes.update({name: torch.cat(m) if m else torch.zeros(0, dtype=torch.bool) for name, m in masks.items()})
     return {name: c / max(seen, 1) for name, c in hits.items()}, seen
 
 

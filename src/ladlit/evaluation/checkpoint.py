@@ -16,13 +16,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ladlit.attacks import PGD
+from ladlit.attacks import PGD, WORST
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.checks import check_positive_int
 from ladlit.config import validate_config
 from ladlit.console import console
 from ladlit.errors import CheckpointError, ConfigError
-from ladlit.evaluation.accuracy import evaluate, first_examples
+from ladlit.evaluation.accuracy import ExampleSet, evaluate, first_examples
 from ladlit.evaluation.layer_profile import layer_profile
 from ladlit.evaluation.model_zoo import load_zoo_model
 from ladlit.evaluation.results import add_evaluations, evaluation_key
@@ -44,7 +44,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     loader = datamodule.test_dataloader()
     seconds: dict[str, float] = {}
-    accuracy, n = evaluate(net, loader, attacks, device, cfg.n_examples, seconds)
+    examples, outcomes = ExampleSet("test"), {}
+    accuracy, n = evaluate(net, loader, attacks, device, cfg.n_examples, seconds, examples, outcomes)
     console.print(accuracy_table(accuracy, title=f"{path.name}: {n} test examples"))
     common = {"checkpoint": path.name, "device": device_name(device), "date": time.strftime("%Y-%m-%d")}
     attacked = {
@@ -53,9 +54,11 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         "accuracy": accuracy,
         "seconds": seconds,
         "attacks": {k: repr(v) for k, v in attacks.items()},
+        "examples": examples.record(),
+        **({"worst_of": list(attacks)} if WORST in accuracy else {}),
     }
     entries = {evaluation_key(path.name, "+".join(attacks) or "clean", cfg.eps, n): {**common, **attacked}}
-    for kind, eps, result in diagnostics(cfg, net, loader, device, n):
+    for kind, eps, result in diagnostics(cfg, net, loader, device, n, outcomes.get("autoattack")):
         entries[evaluation_key(path.name, kind, eps, result["n_examples"])] = {**common, **result}
     add_evaluations(path.parent / "metrics.json", describe_run(run_config) if run_config else {}, entries)
     console.print(f"added {len(entries)} result(s) to {path.parent / 'metrics.json'} and metrics.md")
@@ -63,16 +66,23 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
 
 
 def diagnostics(
-    cfg: DictConfig, net: torch.nn.Module, loader: Any, device: torch.device, n: int
+    cfg: DictConfig, net: torch.nn.Module, loader: Any, device: torch.device, n: int, autoattack: Any = None
 ) -> Iterator[tuple[str, float | None, dict[str, Any]]]:
-    """The evaluations beyond accuracy that `cfg` asks for: eps sweep, gradient-masking checklist,
-    layer profile, as (kind, eps, result)."""
+    """The evaluations beyond accuracy that `cfg` asks for: eps sweep, gradient-masking checklist
+    (given AutoAttack's per-example outcome on the first examples, it checks it too), layer
+    profile, as (kind, eps, result)."""
     if cfg.eps_sweep:
         sweep, _ = evaluate(net, loader, {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}, device, n)
-        yield "eps_sweep", None, {"n_examples": n, "eps_sweep": {float(e): a for e, a in sweep.items() if e != "clean"}}
+        yield (
+            "eps_sweep",
+            None,
+            {"n_examples": n, "eps_sweep": {float(e): a for e, a in sweep.items() if e not in ("clean", WORST)}},
+        )
     if cfg.sanity_examples:
         x, y = first_examples(loader, min(cfg.sanity_examples, n), device)
-        checks = sanity_report(net, x, y, eps=cfg.eps)
+        checks = sanity_report(
+            net, x, y, eps=cfg.eps, autoattack=None if autoattack is None else autoattack[: len(y)].to(device)
+        )
         console.print(format_report(checks), highlight=False, soft_wrap=True)
         yield "sanity", cfg.eps, {"eps": cfg.eps, "n_examples": len(y), "sanity": [vars(c) for c in checks]}
     if cfg.layer_profile:

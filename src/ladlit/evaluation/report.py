@@ -2,7 +2,10 @@
 
 A run gives measurements: (checkpoint, number of test examples, eps, attack) -> accuracy, from
 the test metrics `ladlit.train` writes (best checkpoint) and from the record `ladlit.eval` adds
-to (any checkpoint; it takes precedence for the same measurement). A row is one comparable
+to (any checkpoint; it takes precedence for the same measurement). The per-example worst case is
+an attack of its own, named by the attacks it covers (`worst(pgd20+cw)`), never mixed with one
+attack's number; numbers measured on different example sets (by their fingerprint) are neither
+averaged nor paired. A row is one comparable
 setting: the run's resolved config except its seed and bookkeeping, plus checkpoint, n and eps;
 its cells are mean and std over distinct seeds. Rows are put in one table per context (data,
 model, budget: everything but the defense), labelled by the defense keys that differ.
@@ -18,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ladlit.evaluation.results import read_json
+from ladlit.attacks import WORST
+from ladlit.evaluation.results import read_json, worst_name
 from ladlit.runs import SCHEME_NAMES
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
@@ -62,6 +66,7 @@ class Run:
     seed: Any
     setting: dict[str, Any]
     measurements: dict[tuple[str, int, float, str], float] = field(default_factory=dict)
+    examples: dict[tuple[str, int, float, str], str] = field(default_factory=dict)  # fingerprint of the images used
     history: list[dict[str, float]] = field(default_factory=list)
     eps_sweeps: dict[str, dict[float, float]] = field(default_factory=dict)
     layer_profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
@@ -77,6 +82,7 @@ class Row:
     n: int
     eps: float
     per_seed: dict[str, dict[Any, float]]
+    examples: dict[str, str] = field(default_factory=dict)  # attack -> fingerprint of its example set, where recorded
 
     def cell(self, attack: str) -> tuple[float, float | None, int] | None:
         values = list(self.per_seed.get(attack, {}).values())
@@ -127,16 +133,20 @@ def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
     )
     eps = float(described.get("eps") or (train.get("config") or {}).get("eps") or 0.0)
     checkpoint = Path(train.get("best_checkpoint") or "best.ckpt").name
-    for key, value in train.items():
-        if key.startswith("test/acc_"):
-            run.measurements[(checkpoint, int(train.get("test_examples") or 0), eps, key.removeprefix("test/acc_"))] = (
-                float(value)
-            )
+    tested = {k.removeprefix("test/acc_"): v for k, v in train.items() if k.startswith("test/acc_")}
+    for attack, value in tested.items():
+        name = worst_name([a for a in tested if a not in ("clean", WORST)]) if attack == WORST else attack
+        run.measurements[(checkpoint, int(train.get("test_examples") or 0), eps, name)] = float(value)
     for entry in sorted((evals.get("evaluations") or {}).values(), key=lambda e: e.get("date", "")):
         where = (entry.get("checkpoint", "?"), int(entry.get("n_examples") or 0))
         for attack, acc in (entry.get("accuracy") or {}).items():
-            measured = (*where, float(entry.get("eps", eps)), attack)
+            name = worst_name(entry.get("worst_of") or []) if attack == WORST else attack
+            measured = (*where, float(entry.get("eps", eps)), name)
             run.measurements[measured] = float(acc)  # eval wins: read after train
+            if (entry.get("examples") or {}).get("sha1"):
+                run.examples[measured] = entry["examples"]["sha1"]
+            else:
+                run.examples.pop(measured, None)
         if entry.get("eps_sweep"):
             run.eps_sweeps[where[0]] = {float(e): a for e, a in entry["eps_sweep"].items()}
         if entry.get("layer_profile"):
@@ -196,15 +206,26 @@ def is_defense_key(key: str) -> bool:
     return key == "method" or key.startswith(("base.", "lad.", "ema."))
 
 
-def summarize(runs: list[Run]) -> list[Row]:
-    """Rows of comparable measurements: same setting, checkpoint, n and eps; seeds distinct."""
+def summarize(runs: list[Run], notes: list[str] | None = None) -> list[Row]:
+    """Rows of comparable measurements: same setting, checkpoint, n and eps; seeds distinct; where
+    the example sets are recorded, the same examples (a measurement on others is left out, noted)."""
     groups: dict[tuple, dict[str, dict[Any, float]]] = defaultdict(lambda: defaultdict(dict))
+    fingerprints: dict[tuple, dict[str, str]] = defaultdict(dict)
     settings: dict[tuple, dict[str, Any]] = {}
     for run in runs:
         frozen = tuple(sorted(run.setting.items(), key=lambda kv: kv[0]))
-        for (checkpoint, n, eps, attack), acc in run.measurements.items():
+        for measured, acc in run.measurements.items():
+            checkpoint, n, eps, attack = measured
             key = (frozen, checkpoint, n, round(eps, 8))
             settings[key] = run.setting
+            if (mine := run.examples.get(measured)) is not None:
+                known = fingerprints[key].setdefault(attack, mine)
+                if known != mine:
+                    if notes is not None:
+                        notes.append(
+                            f"left out {run.path} {checkpoint} {attack} (n={n}): measured on other examples than its row's other seeds"
+                        )
+                    continue
             groups[key][attack][run.seed] = acc  # the same seed twice (a rerun) counts once
     rows = []
     for key, per_seed in groups.items():
@@ -217,6 +238,7 @@ def summarize(runs: list[Run]) -> list[Row]:
                 n=key[2],
                 eps=key[3],
                 per_seed=dict(per_seed),
+                examples=dict(fingerprints.get(key, {})),
             )
         )
     return sorted(
@@ -262,8 +284,17 @@ def is_reference(row: Row, spec: Mapping[str, str] | None) -> bool:
     return not any(k.startswith("lad.") for k in row.defense) and row.defense.get("method") == "pgd"
 
 
+def same_examples(row: Row, reference: Row, attack: str) -> bool:
+    """False only when both rows recorded their examples for `attack` and they differ."""
+    mine, theirs = row.examples.get(attack), reference.examples.get(attack)
+    return mine is None or theirs is None or mine == theirs
+
+
 def paired_difference(row: Row, reference: Row, attack: str) -> tuple[float, float | None, int] | None:
-    """Mean over common seeds of (row - reference), its standard error, and the number of pairs."""
+    """Mean over common seeds of (row - reference), its standard error, and the number of pairs;
+    None when there is no common seed or the two were measured on different examples."""
+    if not same_examples(row, reference, attack):
+        return None
     mine, theirs = row.per_seed.get(attack, {}), reference.per_seed.get(attack, {})
     diffs = [mine[s] - theirs[s] for s in mine if s in theirs]
     if not diffs:

@@ -6,7 +6,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ladlit.evaluation.report import Row, columns, differing_keys, is_reference, label, paired_difference, tables
+from ladlit.evaluation.report import (
+    Row,
+    columns,
+    differing_keys,
+    is_reference,
+    label,
+    paired_difference,
+    same_examples,
+    tables,
+)
 from ladlit.tables import markdown_table
 
 HEADLINE = ["choices.experiment", "choices.dataset", "choices.model", "dataset.train_subset", "trainer.max_epochs"]
@@ -64,10 +73,13 @@ def _context_section(group: list[Row], heading: str, reference: dict[str, str] |
         f"## {heading}  (eps = {group[0].eps * 255:.4g}/255)\n",
         markdown_table(["defense", "checkpoint", "n", "seeds", *cols], body, right),
     ]
-    diffs, csv_rows = [], []
+    diffs, csv_rows, unpaired = [], [], []
     for r in group:
         ref = _reference_for(r, group, reference)
         cells = [paired_difference(r, ref, c) if ref else None for c in cols]
+        unpaired += [
+            f"{label(r.defense, keys)} {r.checkpoint} {c}" for c in cols if ref and not same_examples(r, ref, c)
+        ]
         csv_rows.append(
             [
                 heading,
@@ -97,6 +109,8 @@ def _context_section(group: list[Row], heading: str, reference: dict[str, str] |
             f"\nPaired difference to {ref_name} (same seed, same checkpoint and n), in points: mean ± standard error over seeds.\n"
         )
         parts.append(markdown_table(["defense", "checkpoint", "n", "pairs", *cols], diffs, right))
+    if unpaired:
+        parts.append(f"\nNot paired, measured on other examples than the reference: {'; '.join(unpaired)}.\n")
     return "\n".join(parts) + "\n", csv_rows
 
 

@@ -9,7 +9,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ladlit.attacks import WORST
+from ladlit.locks import record_lock
 from ladlit.tables import markdown_table
+
+
+def worst_name(attacks: list[str]) -> str:
+    """How the per-example worst case over `attacks` is shown and reported: e.g. `worst(pgd20+cw)`."""
+    return f"{WORST}({'+'.join(attacks)})" if attacks else WORST
 
 
 def evaluation_key(checkpoint: str, kind: str, eps: float | None, n_examples: int) -> str:
@@ -36,7 +43,13 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 def add_evaluations(path: Path, run: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Merge `entries` (key -> result) into the record at `path`; a key measured again is replaced,
-    every other key is kept. An unreadable record is kept aside as metrics.json.corrupt."""
+    every other key is kept. An unreadable record is kept aside as metrics.json.corrupt. Other
+    processes merging into the same record wait for each other (`locks.record_lock`)."""
+    with record_lock(path):
+        return _merge_evaluations(path, run, entries)
+
+
+def _merge_evaluations(path: Path, run: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     record = read_json(path) if path.exists() else {}
     if record is None:
         os.replace(path, path.with_suffix(".json.corrupt"))
@@ -61,7 +74,7 @@ def markdown_report(record: Mapping[str, Any]) -> str:
             rows.append(
                 (
                     entry.get("checkpoint", "?"),
-                    attack,
+                    worst_name(entry.get("worst_of") or []) if attack == WORST else attack,
                     eps_text,
                     entry.get("n_examples", "?"),
                     f"{100 * acc:.2f}",

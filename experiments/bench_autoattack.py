@@ -1,0 +1,158 @@
+"""ladlit's AutoAttack beside the reference implementation (fra31/auto-attack, as PyPI's
+`pyautoattack`), on the same model and the same first N test images, same eps, standard
+version, seed 0: both robust accuracies, the examples on which they disagree, each one's wall
+time split by attack, and the ratio. Needs the optional extra: pip install -e '.[compare]'.
+
+    python experiments/bench_autoattack.py outputs/<run> --n 500
+    python experiments/bench_autoattack.py outputs/<run> --n 500 --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import Tensor, nn
+
+from benchlib import header, pick_device
+from ladlit.attacks import AutoAttack, correct
+from ladlit.config import compose_config
+from ladlit.evaluation import first_examples, load_model
+
+REFERENCE_PARTS = {"apgd-ce": "apgd", "apgd-t": "apgd_targeted", "fab-t": "fab", "square": "square"}
+
+
+def load_examples(ckpt: str, n: int, batch_size: int, device: torch.device) -> tuple[nn.Module, Tensor, Tensor, float]:
+    """The checkpoint's network (eval mode), its first `n` test images and labels, and its eps."""
+    cfg = compose_config("eval", [f"ckpt={ckpt}", "attack=[]"])
+    net, _, _, dataset_cfg = load_model(cfg)
+    datamodule = instantiate(dataset_cfg, eval_batch_size=batch_size)
+    datamodule.setup("test")
+    x, y = first_examples(datamodule.test_dataloader(), n, device)
+    return net.eval().to(device), x, y, float(cfg.eps)
+
+
+def ours(net: nn.Module, x: Tensor, y: Tensor, eps: float, batch_size: int) -> tuple[Tensor, dict[str, float]]:
+    """Per-example correctness under ladlit's AutoAttack and its seconds per component attack."""
+    attack = AutoAttack(eps=eps, version="standard", seed=0)
+    hits = torch.cat([correct(net, xb, yb, attack) for xb, yb in zip(x.split(batch_size), y.split(batch_size))])
+    return hits.cpu(), dict(attack.seconds)
+
+
+def reference(
+    net: nn.Module, x: Tensor, y: Tensor, eps: float, batch_size: int, device: torch.device
+) -> tuple[Tensor, dict[str, float]]:
+    """Per-example correctness under the reference AutoAttack and its seconds per component attack
+    (each component's `perturb` timed in place; the package is used as shipped)."""
+    from pyautoattack import AutoAttack as ReferenceAutoAttack
+
+    runner = ReferenceAutoAttack(net, eps=eps, version="standard", seed=0, device=device)
+    seconds: dict[str, float] = defaultdict(float)
+    for part in REFERENCE_PARTS.values():
+        component = getattr(runner, part)
+        component.perturb = _timed(component.perturb, seconds, part)
+    x_adv, _ = runner.run_standard_evaluation(x, y, batch_size=batch_size)
+    with torch.no_grad():
+        hits = torch.cat([net(xb).argmax(1) == yb for xb, yb in zip(x_adv.split(batch_size), y.split(batch_size))])
+    # one object serves APGD-CE and FAB-T's parts by name; report them under the attack names
+    return hits.cpu(), {name: seconds.get(part, 0.0) for name, part in REFERENCE_PARTS.items()}
+
+
+def _timed(method: Any, seconds: dict[str, float], key: str) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            seconds[key] += time.perf_counter() - start
+
+    return run
+
+
+def torchattacks_default(
+    net: nn.Module, x: Tensor, y: Tensor, eps: float, batch_size: int
+) -> tuple[Tensor, dict[str, float]]:
+    """Per-example correctness under torchattacks' own `AutoAttack` (what ladlit used until
+    2026-12-01: its APGD-CE, APGD-T and FAB-T keep their 10-iteration defaults)."""
+    import torchattacks
+
+    attack = torchattacks.AutoAttack(net, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0)
+    hits = [net(attack(xb, yb)).argmax(1) == yb for xb, yb in zip(x.split(batch_size), y.split(batch_size))]
+    return torch.cat(hits).cpu(), {}
+
+
+def compare(
+    net: nn.Module, x: Tensor, y: Tensor, eps: float, batch_size: int, device: torch.device, old: bool = False
+) -> dict[str, Any]:
+    """Both AutoAttacks on (x, y): accuracies, disagreeing example indices, seconds (total, per
+    attack); with `old`, torchattacks' default AutoAttack too (its disagreements with the reference)."""
+    result: dict[str, Any] = {"n": len(y), "eps": eps}
+    hits = {}
+    runs = [
+        ("ladlit", lambda: ours(net, x, y, eps, batch_size)),
+        ("reference", lambda: reference(net, x, y, eps, batch_size, device)),
+    ]
+    if old:
+        runs.append(("torchattacks_default", lambda: torchattacks_default(net, x, y, eps, batch_size)))
+    for name, run in runs:
+        start = time.perf_counter()
+        hits[name], split = run()
+        result[name] = {
+            "robust_acc": hits[name].float().mean().item(),
+            "seconds": time.perf_counter() - start,
+            "split": split,
+        }
+    result["disagree"] = (hits["ladlit"] != hits["reference"]).nonzero().squeeze(1).tolist()
+    if old:
+        result["torchattacks_default"]["disagree"] = (
+            (hits["torchattacks_default"] != hits["reference"]).nonzero().squeeze(1).tolist()
+        )
+    result["speedup"] = result["reference"]["seconds"] / max(result["ladlit"]["seconds"], 1e-9)
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "| implementation | robust acc (%) | seconds | " + " | ".join(REFERENCE_PARTS) + " |",
+        "|---|---:|---:|" + "---:|" * len(REFERENCE_PARTS),
+    ]
+    for name in [n for n in ("ladlit", "reference", "torchattacks_default") if n in result]:
+        r = result[name]
+        split = " | ".join(f"{r['split'].get(p, 0.0):.1f}" for p in REFERENCE_PARTS)
+        lines.append(f"| {name} | {100 * r['robust_acc']:.2f} | {r['seconds']:.1f} | {split} |")
+    lines.append(
+        f"\n{len(result['disagree'])} of {result['n']} examples disagree"
+        + (f" (indices {result['disagree'][:20]})" if result["disagree"] else "")
+        + f"; reference / ladlit time: {result['speedup']:.2f}x"
+    )
+    if "torchattacks_default" in result:
+        old = result["torchattacks_default"]["disagree"]
+        lines.append(f"torchattacks' default AutoAttack disagrees with the reference on {len(old)} examples {old[:20]}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ckpt", help="run directory or checkpoint")
+    parser.add_argument("--n", type=int, default=500, help="first N test images")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    parser.add_argument("--old", action="store_true", help="also run torchattacks' default AutoAttack (10 iterations)")
+    args = parser.parse_args()
+    device = pick_device()
+    net, x, y, eps = load_examples(args.ckpt, args.n, args.batch_size, device)
+    print(header("bench_autoattack", device, args.ckpt, f"n={len(y)}", f"eps {eps * 255:.4g}/255"))
+    result = compare(net, x, y, eps, args.batch_size, device, args.old)
+    print(markdown(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
