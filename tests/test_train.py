@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from conftest import quickstart_config
-from ladlit.train import train
+from ladlit.train import OBJECTIVE, train
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +31,14 @@ def test_pgd_training_beats_natural_training_under_pgd(quickstart_runs):
 
 
 def test_run_writes_metrics_and_checkpoints(tmp_path):
-    train(quickstart_config(tmp_path, "trainer.max_epochs=1", "trainer.limit_train_batches=2", "defense.steps=1"))
+    returned = train(
+        quickstart_config(tmp_path, "trainer.max_epochs=2", "trainer.limit_train_batches=2", "defense.steps=1")
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"test/acc_clean", "test/acc_pgd20", "test/robust_acc"} <= set(metrics)
+    # what a sweep optimises is the best validation number in metrics.json, no test number
+    validated = [r["val/robust_acc"] for r in metrics["history"]]
+    assert returned[OBJECTIVE] == metrics[OBJECTIVE] == max(validated) and len(validated) == 2
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file() and (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert list((tmp_path / "csv").rglob("metrics.csv"))
 
@@ -45,6 +50,14 @@ class _RecordStart(pl.Callback):
         self.weights = {k: v.clone() for k, v in pl_module.state_dict().items()}
         self.momentum = [s["momentum_buffer"].clone() for s in trainer.optimizers[0].state.values()]
         self.epoch = trainer.current_epoch
+
+
+def test_a_sweeper_is_handed_the_validation_objective_not_the_test_accuracy(monkeypatch):
+    import ladlit.train as train_module
+
+    monkeypatch.setattr(train_module, "train", lambda cfg: {"test/robust_acc": 0.9, OBJECTIVE: 0.3})
+    task = train_module.hydra_main.__wrapped__.__wrapped__  # under report_errors and hydra.main
+    assert task(None) == 0.3
 
 
 def _plant(checkpoint):

@@ -1,7 +1,8 @@
 """`python -m ladlit.train defense=lad_sm dataset=cifar10 model=preact_resnet18 ...`
 
-`train(cfg)` does the work and returns the final test metrics (what a sweep optimises);
-`main` is the Hydra wrapper.
+`train(cfg)` does the work and returns the final test metrics and the best validation robust
+accuracy; `main` is the Hydra wrapper, whose return value (what an optimising sweeper maximises)
+is that validation number, never a test number.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
     best_path = best.best_model_path if best is not None else ""
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)[0]
     metrics = {k: float(v) for k, v in results.items()}
+    metrics[OBJECTIVE] = best_validation(history)
     if trainer.is_global_zero:
         record = run_record(trainer, module, datamodule, history, best_path, out_dir, time.time() - started)
         write_json(out_dir / "metrics.json", {**metrics, "run": run, **record})
@@ -102,6 +104,14 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         console.print(accuracy_table(accuracies, title="test accuracy"))
         console.print(f"run directory: {out_dir}")
     return metrics
+
+
+OBJECTIVE = "val/best_robust_acc"  # what selects the checkpoint, and what a sweep optimises
+
+
+def best_validation(history: list[dict[str, float]]) -> float:
+    """The best robust validation accuracy of a run's epoch history (nan if it never validated)."""
+    return max((r["val/robust_acc"] for r in history if "val/robust_acc" in r), default=float("nan"))
 
 
 def saved_history(checkpoint: Path) -> list[dict[str, float]]:
@@ -186,7 +196,8 @@ def _one_gpu_per_job(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @report_errors
 def hydra_main(cfg: DictConfig) -> float:
-    return train(cfg).get("test/robust_acc", float("nan"))
+    """A sweep optimises validation, never test: the best robust validation accuracy."""
+    return train(cfg)[OBJECTIVE]
 
 
 @report_errors
