@@ -1,4 +1,6 @@
-"""Does a layer-wise model read the label out of its own perturbation? A label-leaking probe.
+"""Does a layer-wise model read the label out of its own perturbation? The label-leak probe
+(`ladlit.defenses.leak`; for one checkpoint also `python -m ladlit.eval ckpt=... label_leak=true`)
+over several checkpoints, one markdown row each.
 
     python experiments/label_leak.py <run dir or .ckpt> [...] [--n 1000] [--batch 100]
 
@@ -15,42 +17,24 @@ leaking model follows the label it is given. Prints one markdown row per checkpo
 from __future__ import annotations
 
 import argparse
-import copy
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from torch import Tensor, nn
 
-from ladlit.defenses import Defense
+from ladlit.defenses.leak import label_leak
 from ladlit.evaluation.accuracy import first_examples
 from ladlit.evaluation.checkpoint import load_model
 
 
 def probe(path: str, n: int, batch: int) -> dict[str, float]:
-    """Accuracies (fractions) of one checkpoint: clean, and the training forward's predictions
-    against the true and the shifted labels when the perturbation follows the true or the shifted."""
+    """`ladlit.defenses.leak.label_leak` of one checkpoint on its first `n` test images."""
     net, _, run, dataset_cfg = load_model(OmegaConf.create({"ckpt": path, "model": None, "dataset": None, "eps": None}))
     defense = instantiate(OmegaConf.create(run["defense"]))
     data = instantiate(dataset_cfg, eval_batch_size=batch)
     data.setup("test")
     x, y = first_examples(data.test_dataloader(), n, torch.device("cpu"))
-    counts = dict.fromkeys(("clean", "true_given_true", "true_given_shifted", "shifted_given_shifted"), 0)
-    for xb, yb in zip(x.split(batch), y.split(batch)):
-        shifted = (yb + 1) % run["dataset"]["num_classes"]
-        with torch.no_grad():
-            counts["clean"] += (net.eval()(xb).argmax(1) == yb).sum().item()
-        given_true, given_shifted = (training_predictions(defense, net, xb, labels) for labels in (yb, shifted))
-        counts["true_given_true"] += (given_true == yb).sum().item()
-        counts["true_given_shifted"] += (given_shifted == yb).sum().item()
-        counts["shifted_given_shifted"] += (given_shifted == shifted).sum().item()
-    return {k: v / len(y) for k, v in counts.items()}
-
-
-def training_predictions(defense: Defense, net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    """The classes the defense's training forward predicts with its perturbations computed from
-    labels y; on a copy in train mode, as in training (BatchNorm on batch statistics)."""
-    return defense.training_loss(copy.deepcopy(net).train(), x, y).logits.argmax(1)
+    return label_leak(defense, net, x, y, run["dataset"]["num_classes"], batch)
 
 
 def main() -> None:

@@ -291,6 +291,20 @@ MUTANTS = [
         ("tests/test_formulas.py",),
     ),
     Mutant(
+        "a model is recognised by its id, which a fresh copy can reuse",
+        "src/ladlit/defenses/layerwise.py",
+        "if self.injector is None or self._model is None or self._model() is not model:",
+        "if self.injector is None or self._model is None or id(self._model()) != id(model) and self._model() is not None:",
+        ("tests/test_layerwise.py",),
+    ),
+    Mutant(
+        "label-leak guard compares with the true labels",
+        "src/ladlit/defenses/leak.py",
+        "return (training_predictions(defense, net, x, other) == other).float().mean().item()",
+        "return (training_predictions(defense, net, x, other) == y).float().mean().item()",
+        ("tests/test_label_leak_guard.py",),
+    ),
+    Mutant(
         "AWP ignores its warm-up",
         "src/ladlit/defenses/awp.py",
         "if self.epoch < self.warmup_epochs or self.gamma == 0:",

@@ -391,3 +391,21 @@ def test_detach_false_gradient_equals_the_hand_written_second_order_gradient():
     torch.manual_seed(0)
     detached.training_loss(net, x, y).loss.backward()
     assert not all(torch.allclose(a, p.grad) for a, p in zip(ours, net.parameters()))  # the second-order term matters
+
+
+def test_each_fresh_copy_is_hooked_itself_even_at_a_freed_copys_address(batch):
+    """Probes train a fresh deep copy per call, freed right after; CPython soon hands a new copy
+    the address (id) of a freed one, and the defense must not take it for that copy (it would
+    inject into the freed copy's blocks, i.e. not at all)."""
+    import gc
+
+    defense = LayerwiseDefense(PGDTraining(eps=0.03, steps=1), eta=0.01)
+    net, seen = tiny_net(), set()
+    for _ in range(30):
+        model = copy.deepcopy(net)
+        seen.add(id(model))
+        defense.training_loss(model, *batch)
+        assert {id(b) for b in defense.injector.blocks} <= {id(m) for m in model.modules()}
+        del model
+        gc.collect()
+    assert len(seen) < 30  # an address was reused, so the case above was exercised

@@ -1,6 +1,7 @@
 """Lightning callbacks of a training run (composed by `conf/callbacks/`): the epoch history that
 goes into metrics.json, progress that reads well on a terminal and in a log file, the
-exponential moving average of the weights, and the catastrophic-over-fitting detector."""
+exponential moving average of the weights, and two guards: catastrophic over-fitting (single-step
+training) and label leaking (layer-wise defenses)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar, WeightAveraging
 from torch import Tensor
 
-from ladlit.checks import check_unit_interval
+from ladlit.checks import check_positive_int, check_unit_interval
+from ladlit.data import to_unit_float
+from ladlit.defenses.layerwise import TRAINABLE_ETA, LayerwiseDefense
+from ladlit.defenses.leak import shifted_label_rate
 
 log = logging.getLogger("ladlit")
 
@@ -250,6 +254,81 @@ class CatastrophicOverfitting(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rule.best_pgd, self.rule.fgsm_at_best = state_dict["best_pgd"], state_dict["fgsm_at_best"]
+        self.warned = state_dict["warned"]
+
+
+class LabelLeakWarning(UserWarning):
+    """The network reads the label out of its own layer-wise perturbation."""
+
+
+class LabelLeakGuard(pl.Callback):
+    """For a layer-wise defense, at every validation: on the first `n_examples` validation images
+    (the same ones each time), how often the training forward with every label shifted by one
+    class predicts the shifted label (`ladlit.defenses.leak`). Logged as `val/label_leak` into the
+    epoch history and the loggers; above `threshold` (default: chance, 1 / classes) it warns once.
+
+    Chance is the natural line: a network that ignores the label it is handed predicts the shifted
+    one no more often than chance (the CPU study's healthy runs: 1.6-5.1 %); the runs that collapsed
+    by leaking predicted it 16-41 % of the time (experiments/RESULTS.md, 6.7 and 9)."""
+
+    KEY = "val/label_leak"
+
+    def __init__(self, n_examples: int = 256, threshold: float | None = None) -> None:
+        self.n_examples = check_positive_int("callbacks.label_leak.n_examples", n_examples)
+        self.threshold = None if threshold is None else check_unit_interval("callbacks.label_leak.threshold", threshold)
+        self.warned = False
+        self._batch: tuple[Tensor, Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        defense = getattr(module, "defense", None)
+        if trainer.sanity_checking or not isinstance(defense, LayerwiseDefense) or max(defense.eta) == 0:
+            return
+        batch = self._probe_batch(trainer, module.device)
+        if batch is None:
+            return
+        x, y = batch
+        with torch.no_grad():
+            num_classes = module.net(x[:1]).shape[1]
+        with torch.enable_grad(), torch.inference_mode(False):
+            rate = shifted_label_rate(defense, module.net, x, y, num_classes)
+        trainer.callback_metrics[self.KEY] = torch.tensor(rate)
+        for logger in trainer.loggers:
+            logger.log_metrics({self.KEY: rate}, step=trainer.global_step)
+        threshold = self.threshold if self.threshold is not None else 1 / num_classes
+        if rate > threshold and not self.warned:
+            self.warned = True
+            eta = defense.eta if len(defense.eta) > 1 else defense.eta[0]
+            warnings.warn(
+                f"label leaking at epoch {trainer.current_epoch}: with defense.eta={eta} (normalize={defense.normalize}) the "
+                f"training forward predicts a deliberately shifted label {rate:.0%} of the time (above {threshold:.0%}; "
+                f"a network that ignores the label it is handed stays near or below chance). The network is reading the "
+                f"label from its own perturbation, so its training accuracy is not robustness. Lower eta: the CPU study "
+                f"found {TRAINABLE_ETA} (experiments/RESULTS.md 6.7).",
+                LabelLeakWarning,
+                stacklevel=2,
+            )
+
+    def _probe_batch(self, trainer: pl.Trainer, device: torch.device) -> tuple[Tensor, Tensor] | None:
+        """The first `n_examples` validation images, taken once."""
+        if self._batch is None:
+            datamodule = getattr(trainer, "datamodule", None)
+            loader = datamodule.val_dataloader() if datamodule is not None else None
+            xs, ys, seen = [], [], 0
+            for x, y in loader or []:
+                xs.append(x[: self.n_examples - seen])
+                ys.append(y[: self.n_examples - seen])
+                seen += len(ys[-1])
+                if seen >= self.n_examples:
+                    break
+            if not ys:
+                return None
+            self._batch = to_unit_float(torch.cat(xs)), torch.cat(ys)
+        return self._batch[0].to(device), self._batch[1].to(device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"warned": self.warned}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.warned = state_dict["warned"]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 
 import torch
 from torch import Tensor, nn
@@ -108,7 +109,11 @@ class LayerwiseDefense(Defense):
         self.epoch = 0
         self._stall_checked = False
         self.injector: AdjointInjector | None = None
-        self._model_id: int | None = None
+        self._model: weakref.ref[nn.Module] | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickled (DDP spawn, launchers) without the hooks' model: it is found again on first use."""
+        return {**self.__dict__, "injector": None, "_model": None}
 
     def on_train_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
@@ -193,7 +198,9 @@ class LayerwiseDefense(Defense):
         self._injector_for(model)
 
     def _injector_for(self, model: nn.Module) -> AdjointInjector:
-        if self.injector is None or self._model_id != id(model):
+        # a weak reference, not id(): a copy made after another was freed can reuse its id, and
+        # would then be trained through hooks on the freed copy's blocks (no injection at all)
+        if self.injector is None or self._model is None or self._model() is not model:
             try:
                 blocks = find_residual_blocks(model, self.block_types, self.block_name_pattern)
             except ValueError as err:
@@ -202,7 +209,7 @@ class LayerwiseDefense(Defense):
                 raise ConfigError(
                     f"defense.blocks={self.block_indices} is out of range: the model has {len(blocks)} residual blocks (indices 0 to {len(blocks) - 1})"
                 )
-            self.injector, self._model_id = AdjointInjector(blocks), id(model)
+            self.injector, self._model = AdjointInjector(blocks), weakref.ref(model)
         return self.injector
 
     def _differentiable_adjoints(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> None:

@@ -21,6 +21,8 @@ from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, n
 from ladlit.checks import check_positive_int
 from ladlit.config import validate_config
 from ladlit.console import console
+from ladlit.defenses import LayerwiseDefense
+from ladlit.defenses.leak import label_leak
 from ladlit.errors import CheckpointError, ConfigError
 from ladlit.evaluation.accuracy import ExampleSet, evaluate, first_examples
 from ladlit.evaluation.layer_profile import layer_profile
@@ -58,7 +60,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         **({"worst_of": list(attacks)} if WORST in accuracy else {}),
     }
     entries = {evaluation_key(path.name, "+".join(attacks) or "clean", cfg.eps, n): {**common, **attacked}}
-    for kind, eps, result in diagnostics(cfg, net, loader, device, n, outcomes.get("autoattack")):
+    for kind, eps, result in diagnostics(cfg, net, loader, device, n, outcomes.get("autoattack"), run_config):
         entries[evaluation_key(path.name, kind, eps, result["n_examples"])] = {**common, **result}
     add_evaluations(path.parent / "metrics.json", describe_run(run_config) if run_config else {}, entries)
     console.print(f"added {len(entries)} result(s) to {path.parent / 'metrics.json'} and metrics.md")
@@ -66,11 +68,17 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
 
 
 def diagnostics(
-    cfg: DictConfig, net: torch.nn.Module, loader: Any, device: torch.device, n: int, autoattack: Any = None
+    cfg: DictConfig,
+    net: torch.nn.Module,
+    loader: Any,
+    device: torch.device,
+    n: int,
+    autoattack: Any = None,
+    run_config: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, float | None, dict[str, Any]]]:
     """The evaluations beyond accuracy that `cfg` asks for: eps sweep, gradient-masking checklist
     (given AutoAttack's per-example outcome on the first examples, it checks it too), layer
-    profile, as (kind, eps, result)."""
+    profile, label-leak probe, as (kind, eps, result)."""
     if cfg.eps_sweep:
         sweep, _ = evaluate(net, loader, {f"{e:.6f}": PGD(eps=e, steps=20) for e in cfg.eps_sweep}, device, n)
         yield (
@@ -85,6 +93,23 @@ def diagnostics(
         )
         console.print(format_report(checks), highlight=False, soft_wrap=True)
         yield "sanity", cfg.eps, {"eps": cfg.eps, "n_examples": len(y), "sanity": [vars(c) for c in checks]}
+    if cfg.get("label_leak"):
+        defense = instantiate(
+            OmegaConf.create((run_config or {}).get("defense") or {"_target_": "ladlit.defenses.Natural"})
+        )
+        if not isinstance(defense, LayerwiseDefense):
+            raise ConfigError(
+                f"label_leak=true probes a layer-wise defense's training forward; {cfg.ckpt} was trained with "
+                f"{type(defense).__name__}"
+            )
+        x, y = first_examples(loader, n, device)
+        num_classes = int(net.to(device)(x[:1]).shape[1])
+        probe = label_leak(defense, net, x, y, num_classes)
+        console.print(
+            f"label leak: the training forward predicts a shifted label {100 * probe['shifted_given_shifted']:.1f}% "
+            f"of the time (chance {100 / num_classes:.0f}%)"
+        )
+        yield "label_leak", cfg.eps, {"n_examples": len(y), "label_leak": probe}
     if cfg.layer_profile:
         yield (
             "layer_profile",

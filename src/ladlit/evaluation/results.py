@@ -93,6 +93,26 @@ def markdown_report(record: Mapping[str, Any]) -> str:
             extras.append(
                 f"## Gradient-masking checks ({key})\n\n" + markdown_table(["check", "result", "figures"], checks)
             )
+        if entry.get("label_leak"):
+            leak = entry["label_leak"]
+            extras.append(
+                f"## Label leak ({key}): the defense's training forward on {entry.get('n_examples', '?')} test images\n\n"
+                + markdown_table(
+                    [
+                        "clean (%)",
+                        "true label: predicts it",
+                        "label shifted: predicts the true one",
+                        "label shifted: predicts the shifted one",
+                    ],
+                    [
+                        tuple(
+                            f"{100 * leak[k]:.1f}"
+                            for k in ("clean", "true_given_true", "true_given_shifted", "shifted_given_shifted")
+                        )
+                    ],
+                    right=range(4),
+                )
+            )
         if entry.get("layer_profile"):
             profile = entry["layer_profile"]
             sizes = list(next(iter(profile.values())))
