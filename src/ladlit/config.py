@@ -36,7 +36,23 @@ def project_path(path: str) -> str:
     return str(full if full.is_absolute() else (CONF_DIR.parent / full).resolve())
 
 
+def sqlite_storage(path: str) -> str:
+    """`sqlite:///<absolute path>` for an Optuna storage, its folder made first (the sweeper
+    creates the study before the launcher makes the sweep directory)."""
+    file = Path(path).expanduser().resolve()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{file}"
+
+
+def resumed_seed(seed: int, sweep_dir: str) -> int:
+    """A sampler seed that moves on when a sweep is resumed: `seed` plus the trials its directory
+    already holds, so a resumed search does not draw its first trials' values again."""
+    return int(seed) + sum(1 for _ in Path(sweep_dir).glob("*/metrics.json"))
+
+
 OmegaConf.register_new_resolver("ladlit_job_dir", job_dirname, replace=True)
+OmegaConf.register_new_resolver("ladlit_resumed_seed", resumed_seed, replace=True)
+OmegaConf.register_new_resolver("ladlit_sqlite", sqlite_storage, replace=True)
 OmegaConf.register_new_resolver("ladlit_path", project_path, replace=True)
 
 

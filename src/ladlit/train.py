@@ -144,6 +144,7 @@ def run_record(
         "device": device_name(module.device),
         "date": time.strftime("%Y-%m-%d"),
         "history": history,
+        "pruned": next((cb.pruned for cb in trainer.callbacks if getattr(cb, "pruned", None)), None),
         "config": module.hparams.run_config,
     }
 

@@ -122,6 +122,9 @@ def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
     if train.get("fast_dev_run"):
         notes.append(f"left out {run_dir}: a trainer.fast_dev_run run")
         return None
+    if train.get("pruned"):
+        notes.append(f"left out {run_dir}: pruned by its sweep ({train['pruned']})")
+        return None
     if train and not train.get("finished", True):
         notes.append(f"left out {run_dir}: unfinished ({train.get('epochs', '?')} epochs)")
         return None
