@@ -155,7 +155,7 @@ MUTANTS = [
         "src/ladlit/attacks/autoattack.py",
         "ITERATIONS = 100",
         "ITERATIONS = 10",
-        ("tests/test_autoattack_reference.py",),
+        ("tests/test_formulas.py", "tests/test_autoattack_reference.py"),
     ),
     Mutant(
         "FGSM-RS steps eps instead of 1.25 eps",

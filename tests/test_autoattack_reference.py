@@ -35,3 +35,31 @@ def test_ours_and_the_reference_agree_on_every_example(tmp_path, bench):
     clean = (net(x).argmax(1) == y).float().mean().item()
     assert 0 < result["ladlit"]["robust_acc"] < clean  # the model is neither broken nor untouched by the attack
     assert set(result["ladlit"]["split"]) <= {"apgd-ce", "apgd-t", "fab-t", "square"}
+
+
+def test_each_component_is_configured_as_the_reference_configures_it():
+    from pyautoattack import AutoAttack as Reference
+
+    from ladlit.attacks import AutoAttack
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 10))
+    ref = Reference(net, eps=0.1, version="standard", seed=0, device="cpu")
+    ours = dict(AutoAttack(eps=0.1).components(net, n_classes=10))
+    assert list(ours) == ref.attacks_to_run
+    assert ours["apgd-ce"].steps == ref.apgd.n_iter and ours["apgd-ce"].n_restarts == ref.apgd.n_restarts
+    assert ours["apgd-ce"].thr_decr == ref.apgd.thr_decr and ours["apgd-ce"].eot_iter == ref.apgd.eot_iter
+    assert ours["apgd-t"].steps == ref.apgd_targeted.n_iter
+    assert ours["apgd-t"].n_target_classes == ref.apgd_targeted.n_target_classes
+    assert ours["fab-t"].steps == ref.fab.n_iter and ours["fab-t"].n_restarts == ref.fab.n_restarts
+    assert ours["fab-t"].n_target_classes == ref.fab.n_target_classes
+    assert (ours["fab-t"].alpha_max, ours["fab-t"].eta, ours["fab-t"].beta) == (
+        ref.fab.alpha_max,
+        ref.fab.eta,
+        ref.fab.beta,
+    )
+    square = ours["square"]
+    assert (square.n_queries, square.p_init, square.rescale_schedule) == (
+        ref.square.n_queries,
+        ref.square.p_init,
+        ref.square.rescale_schedule,
+    )

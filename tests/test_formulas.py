@@ -153,3 +153,18 @@ def test_strength_order_on_a_trained_model(trained_digits_net):
     assert fgsm.float().mean() >= pgd.float().mean() >= restarts.float().mean()
     assert not (restarts & ~pgd).any()  # the first restart is PGD-20 itself: restarts never un-break an example
     assert auto.float().mean() <= pgd.float().mean()
+
+
+def test_autoattack_runs_the_reference_configuration():
+    """Standard AutoAttack as fra31/auto-attack runs it: APGD-CE, APGD-T, FAB-T at 100 iterations
+    and one restart, 9 target classes, Square with 5,000 queries, p_init 0.8, no rescaled schedule."""
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 10))
+    parts = dict(AutoAttack(eps=EPS).components(net, n_classes=10))
+    assert list(parts) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert parts["apgd-ce"].steps == parts["apgd-t"].steps == parts["fab-t"].steps == 100
+    assert parts["apgd-ce"].n_restarts == parts["apgd-t"].n_restarts == parts["fab-t"].n_restarts == 1
+    assert parts["apgd-ce"].loss == "ce" and parts["fab-t"].multi_targeted
+    assert parts["apgd-t"].n_target_classes == parts["fab-t"].n_target_classes == 9
+    square = parts["square"]
+    assert (square.n_queries, square.p_init, square.rescale_schedule, square.n_restarts) == (5000, 0.8, False, 1)
+    assert all(p.eps == EPS and p.seed == 0 for p in parts.values())
