@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from ladlit.checks import check_positive_int
+from ladlit.records import read_json
 
 log = logging.getLogger("ladlit")
 ROBUST, CLEAN, LEAK = "val/robust_acc", "val/acc_clean", "val/label_leak"
@@ -31,8 +32,6 @@ def best_so_far(history: list[dict[str, Any]], epoch: int) -> float | None:
 
 def sibling_histories(run_dir: Path) -> list[list[dict[str, Any]]]:
     """The epoch histories of the other finished, unpruned trials of the sweep `run_dir` belongs to."""
-    from ladlit.evaluation.results import read_json
-
     histories = []
     for metrics in run_dir.parent.glob("*/metrics.json"):
         record = read_json(metrics) or {}
@@ -102,8 +101,6 @@ def outcome(record: dict[str, Any], num_classes: int) -> str:
 def trials(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per trial of a sweep: its eta, scheme and normalisation, epochs trained, best
     robust validation accuracy and the clean one at that epoch, and its outcome."""
-    from ladlit.evaluation.results import read_json
-
     rows = []
     by_number = lambda p: (
         int(p.parent.name.split("_")[0]) if p.parent.name.split("_")[0].isdigit() else 0,

@@ -26,10 +26,10 @@ from ladlit.callbacks import EpochHistory
 from ladlit.config import CONF_DIR, check_renamed_overrides, check_sweep_keys, validate_config
 from ladlit.console import console, report_errors
 from ladlit.errors import ConfigError, LadlitError
-from ladlit.evaluation import write_json
 from ladlit.locks import training_lock
 from ladlit.loggers import build_loggers
 from ladlit.module import AdversarialTraining
+from ladlit.records import write_json
 from ladlit.resume import discard_empty_run_dir, resume_checkpoint
 from ladlit.runs import describe_run, device_name
 from ladlit.tables import accuracy_table

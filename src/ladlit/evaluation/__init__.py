@@ -5,8 +5,9 @@ aggregates those records (report.py) and writes its files (report_files.py)."""
 from ladlit.evaluation.accuracy import correct, evaluate, first_examples
 from ladlit.evaluation.checkpoint import evaluate_checkpoint, load_model
 from ladlit.evaluation.layer_profile import layer_profile
-from ladlit.evaluation.results import add_evaluations, evaluation_key, read_json, write_json
+from ladlit.evaluation.results import add_evaluations, evaluation_key
 from ladlit.evaluation.sanity import Check, format_report, sanity_report
+from ladlit.records import read_json, write_json
 
 __all__ = [
     "Check",

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ladlit.attacks import WORST
-from ladlit.evaluation.results import read_json, worst_name
+from ladlit.evaluation.results import worst_name
+from ladlit.records import read_json
 from ladlit.runs import SCHEME_NAMES
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]

@@ -3,7 +3,6 @@ its results under a key of what makes them comparable, and never erases another'
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from ladlit.attacks import WORST
 from ladlit.locks import record_lock
+from ladlit.records import read_json, write_json
 from ladlit.tables import markdown_table
 
 
@@ -23,22 +23,6 @@ def evaluation_key(checkpoint: str, kind: str, eps: float | None, n_examples: in
     """e.g. "best.ckpt | pgd20+cw | eps=8/255 | n=5000": checkpoint, what was measured, eps, n."""
     eps_text = "-" if eps is None else f"{eps * 255:.4g}/255"
     return f"{checkpoint} | {kind} | eps={eps_text} | n={n_examples}"
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object in `path`, or None if it is missing, truncated or not an object."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write atomically, so an interrupted run never leaves half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def add_evaluations(path: Path, run: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
