@@ -124,6 +124,29 @@ BAD_INPUTS = {
         "LADLIT_DATA_DIR",
     ),
     "fp16 on a CPU": ("train", lambda d: ["experiment=quickstart", "trainer.precision=16-mixed"], "needs a GPU"),
+    # each config group's values outside what they mean: refused by the object's own check, nothing written
+    "unknown normalisation": (
+        "train",
+        lambda d: ["experiment=quickstart", "defense=lad", "defense.normalize=foo"],
+        "defense.normalize must be one of",
+    ),
+    "batch of zero": (
+        "train",
+        lambda d: ["experiment=quickstart", "dataset.batch_size=0"],
+        "dataset.batch_size must be",
+    ),
+    "empty test subset": (
+        "train",
+        lambda d: ["experiment=quickstart", "dataset.test_subset=0"],
+        "dataset.test_subset must be",
+    ),
+    "negative learning rate": (
+        "train",
+        lambda d: ["experiment=quickstart", "optimizer.lr=-1"],
+        "Invalid learning rate",
+    ),
+    "negative momentum": ("train", lambda d: ["experiment=quickstart", "optimizer.momentum=-0.5"], "Invalid momentum"),
+    "no epochs": ("train", lambda d: ["experiment=quickstart", "trainer.max_epochs=0"], "trainer.max_epochs must be"),
     "truncated metrics.json": ("report", lambda d: _truncated_metrics(d), "no finished run"),
 }
 

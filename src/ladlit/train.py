@@ -18,11 +18,13 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ladlit.callbacks import EpochHistory
+from ladlit.checks import check_positive_int
 from ladlit.config import CONF_DIR, check_renamed_overrides, check_sweep_keys, validate_config
 from ladlit.console import console, report_errors
 from ladlit.errors import ConfigError, LadlitError
@@ -64,7 +66,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     with training_lock(out_dir):  # refused before anything else: another process's directory is left alone
         try:
             return _train(cfg, out_dir, extra_callbacks)
-        except LadlitError:
+        except (LadlitError, InstantiationException):
             discard_empty_run_dir(out_dir)
             raise
 
@@ -76,6 +78,7 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.dataset)
     module = build_module(cfg)
+    check_optimization(cfg, module)
     resume = resume_checkpoint(
         cfg.get("ckpt_path"), module.hparams.run_config, module.net, out_dir, cfg.get("force_resume", False)
     )
@@ -159,6 +162,24 @@ def save_run_config(cfg: DictConfig, out_dir: Path) -> None:
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     if HydraConfig.initialized():
         (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(HydraConfig.get().overrides.task))
+
+
+def check_optimization(cfg: DictConfig, module: AdversarialTraining) -> None:
+    """Build the optimizer and the LR schedule once before training, so that their own checks
+    (a negative learning rate, momentum or weight decay; a schedule that cannot be built) refuse
+    the run before anything is written, with the key to change."""
+    max_epochs = check_positive_int("trainer.max_epochs", cfg.trainer.max_epochs)
+    try:
+        optimizer = module.optimizer_factory(module.parameters())
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"optimizer: {err} (optimizer.* in the config)") from None
+    if module.scheduler_factory is not None:
+        try:
+            module.scheduler_factory(
+                optimizer, max_epochs=check_positive_int("trainer.max_epochs", cfg.trainer.max_epochs)
+            )
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"scheduler: {err} (scheduler.* in the config)") from None
 
 
 def check_precision(cfg: DictConfig) -> None:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ladlit.checks import check_non_negative, check_positive_int
 from ladlit.data.augment import random_crop, random_hflip
 
 
@@ -68,11 +69,14 @@ class InMemoryDataModule(pl.LightningDataModule):
         device_resident: bool = False,
     ) -> None:
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes = check_positive_int("dataset.num_classes", num_classes)
         self.mean, self.std = tuple(mean), tuple(std)
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.val_size = val_size
+        self.batch_size = check_positive_int("dataset.batch_size", batch_size)
+        self.eval_batch_size = check_positive_int("dataset.eval_batch_size", eval_batch_size or batch_size)
+        self.val_size = int(check_non_negative("dataset.val_size", val_size))
+        for name, subset in (("dataset.train_subset", train_subset), ("dataset.test_subset", test_subset)):
+            if subset is not None:
+                check_positive_int(name, subset)
         self.crop_padding = crop_padding
         self.hflip = hflip
         self.train_subset, self.test_subset = train_subset, test_subset
