@@ -130,6 +130,11 @@ BAD_INPUTS = {
         lambda d: ["experiment=quickstart", "defense=lad", "defense.normalize=foo"],
         "defense.normalize must be one of",
     ),
+    "eta list of the wrong length": (
+        "train",
+        lambda d: ["experiment=quickstart", "defense=lad", "defense.eta=[0.1,0.2]"],
+        "defense.eta has 2 values",
+    ),
     "batch of zero": (
         "train",
         lambda d: ["experiment=quickstart", "dataset.batch_size=0"],

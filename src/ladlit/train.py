@@ -175,9 +175,7 @@ def check_optimization(cfg: DictConfig, module: AdversarialTraining) -> None:
         raise ConfigError(f"optimizer: {err} (optimizer.* in the config)") from None
     if module.scheduler_factory is not None:
         try:
-            module.scheduler_factory(
-                optimizer, max_epochs=check_positive_int("trainer.max_epochs", cfg.trainer.max_epochs)
-            )
+            module.scheduler_factory(optimizer, max_epochs=max_epochs)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"scheduler: {err} (scheduler.* in the config)") from None
 

@@ -194,8 +194,24 @@ class LayerwiseDefense(Defense):
         return logs
 
     def check_model(self, model: nn.Module) -> None:
-        """The model has residual blocks to hook, and `blocks` names only existing ones."""
-        self._injector_for(model)
+        """The model has residual blocks to hook, `blocks` names only existing ones, and `eta` has a
+        length the model's stages and blocks allow (found by one forward of a blank batch, in eval
+        mode, for models that say how many channels they take)."""
+        injector = self._injector_for(model)
+        normalize = getattr(model, "normalize", None)
+        channels = getattr(getattr(normalize, "mean", None), "shape", (0, 0))[1]
+        if not channels or len(self.eta) == 1:
+            return
+        was_training = model.training
+        blank = torch.zeros(2, channels, 32, 32, device=normalize.mean.device)
+        try:
+            with torch.no_grad(), injector.installed():
+                injector.forward(model.eval(), capture=True, inject=False)(blank)
+                self.block_etas(injector.states)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        finally:
+            model.train(was_training)
 
     def _injector_for(self, model: nn.Module) -> AdjointInjector:
         # a weak reference, not id(): a copy made after another was freed can reuse its id, and
