@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 
 from benchlib import QUIET_TRAINER, header, pick_device, sync
 from ladlit.config import compose_config
+from ladlit.errors import LadlitError
 from ladlit.train import build_module
 
 
@@ -38,7 +39,13 @@ class EpochTimer(pl.Callback):
 
 
 def epoch_seconds(
-    preset: str, defense: str, model: str, train_subset: int | None, epochs: int, extra: list[str]
+    preset: str,
+    defense: str,
+    model: str,
+    train_subset: int | None,
+    epochs: int,
+    extra: list[str],
+    dataset: str = "cifar10_jpeg",
 ) -> tuple[float, int]:
     cfg = compose_config(
         "train",
@@ -46,7 +53,7 @@ def epoch_seconds(
             f"trainer={preset}",
             f"defense={defense}",
             f"model={model}",
-            "dataset=cifar10_jpeg",
+            f"dataset={dataset}",
             "dataset.val_size=0",
             f"dataset.train_subset={train_subset or 'null'}",
             f"trainer.max_epochs={epochs}",
@@ -68,6 +75,7 @@ def main() -> None:
     parser.add_argument("--model", default="preact_resnet18")
     parser.add_argument("--train-subset", type=int, default=None, help="images per epoch (default: all 50,000)")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--dataset", default="cifar10_jpeg", help="dataset config (digits: a dry run without data)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. train_attack_steps=10")
     args = parser.parse_args()
     print(header("bench_epoch", pick_device(), args.model, f"overrides: {' '.join(args.overrides) or '-'}"))
@@ -75,7 +83,13 @@ def main() -> None:
     print("|---|---|---:|---:|")
     for defense in args.defenses:
         for preset in args.presets:
-            seconds, images = epoch_seconds(preset, defense, args.model, args.train_subset, args.epochs, args.overrides)
+            try:
+                seconds, images = epoch_seconds(
+                    preset, defense, args.model, args.train_subset, args.epochs, args.overrides, args.dataset
+                )
+            except LadlitError as err:  # e.g. speed.compile=true with a layer-wise defense
+                print(f"| {defense} | {preset} | refused: {err} | - |", flush=True)
+                continue
             print(f"| {defense} | {preset} | {seconds:.1f} | {images / seconds:,.0f} |", flush=True)
 
 

@@ -147,7 +147,7 @@ def test_autoattack_is_at_least_as_strong_as_pgd_fgsm_and_clean(trained_digits_n
     from ladlit.attacks import AutoAttack
 
     net, x, y = trained_digits_net
-    x, y = x[:100], y[:100]
+    x, y = x[:60], y[:60]
 
     def accuracy(attack):
         torch.manual_seed(0)

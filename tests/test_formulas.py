@@ -138,8 +138,8 @@ def test_ema_average_and_its_warm_up_by_hand():
 
 
 def test_strength_order_on_a_trained_model(trained_digits_net):
-    """FGSM >= PGD-20 >= PGD-20 with restarts (per example, the restarts only add) and AutoAttack
-    <= PGD-20, in accuracy, on a normally trained quickstart-sized model."""
+    """FGSM >= PGD-20 >= PGD-20 with restarts (per example, the restarts only add), in accuracy,
+    on a normally trained quickstart-sized model (AutoAttack <= PGD-20 and FGSM: test_attacks)."""
     net, x, y = trained_digits_net
     x, y = x[:60], y[:60]
 
@@ -149,10 +149,8 @@ def test_strength_order_on_a_trained_model(trained_digits_net):
             return net(attack(net, x, y)).argmax(1) == y
 
     fgsm, pgd, restarts = hits(FGSM(eps=EPS)), hits(PGD(eps=EPS, steps=20)), hits(PGD(eps=EPS, steps=20, restarts=3))
-    auto = hits(AutoAttack(eps=EPS))
     assert fgsm.float().mean() >= pgd.float().mean() >= restarts.float().mean()
     assert not (restarts & ~pgd).any()  # the first restart is PGD-20 itself: restarts never un-break an example
-    assert auto.float().mean() <= pgd.float().mean()
 
 
 def test_autoattack_runs_the_reference_configuration():
