@@ -34,7 +34,7 @@ format: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
-## Prove the tests by mutation: deliberate bugs, one at a time, each must fail a test (about 4 minutes).
+## Prove the tests by mutation: deliberate bugs, one at a time, each must fail a test (about 15 minutes).
 mutants: $(STAMP)
 	$(PY) tests/mutants.py
 
