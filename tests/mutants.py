@@ -300,8 +300,8 @@ MUTANTS = [
     Mutant(
         "label-leak guard compares with the true labels",
         "src/ladlit/defenses/leak.py",
-        "return (training_predictions(defense, net, x, other) == other).float().mean().item()",
-        "return (training_predictions(defense, net, x, other) == y).float().mean().item()",
+        "followed = (training_predictions(defense, net, x, other) == other).float().mean().item()",
+        "followed = (training_predictions(defense, net, x, other) == y).float().mean().item()",
         ("tests/test_label_leak_guard.py",),
     ),
     Mutant(

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from conftest import compose_config, quickstart_config
+from conftest import compose_config, quickstart_config, tiny_net
 from ladlit.callbacks import LabelLeakGuard, LabelLeakWarning
 from ladlit.defenses import LayerwiseDefense, PGDTraining
-from ladlit.defenses.leak import label_leak, shifted_label_rate
+from ladlit.defenses.leak import label_leak, leak_excess, leak_threshold
 from ladlit.eval import evaluate_checkpoint
 from ladlit.train import train
 
@@ -72,7 +72,18 @@ def test_the_probe_catches_a_network_that_reads_the_label_from_its_perturbation(
         assert result["shifted_given_shifted"] == 1.0 and result["true_given_true"] == 1.0
     else:
         assert result["shifted_given_shifted"] == 0.0 and result["true_given_true"] == 0.0
-    assert shifted_label_rate(defense(), HandMade(k), x, y, C) == result["shifted_given_shifted"]
+    # the guard's statistic: the excess over the clean prediction (class 0, the shifted label of y = 9)
+    assert leak_excess(defense(), HandMade(k), x, y, C) == pytest.approx(result["shifted_given_shifted"] - 0.1)
+
+
+def test_a_network_that_learned_nothing_is_not_flagged():
+    """An untrained network follows a handed label no more often than its clean prediction hits
+    it; the raw share sits near chance, which is why the guard measures the excess."""
+    torch.manual_seed(0)
+    net, x, y = tiny_net(), torch.rand(256, 3, 8, 8), torch.randint(0, C, (256,))
+    excess = leak_excess(LayerwiseDefense(PGDTraining(eps=0.03, steps=1), eta=0.3), net, x, y, C)
+    assert excess < leak_threshold(C, 256)
+    assert leak_threshold(C, 256) == pytest.approx(3 * (0.1 * 0.9 / 256) ** 0.5)
 
 
 def test_the_probe_leaves_the_network_and_the_rng_as_they_were(net, batch):
@@ -110,6 +121,7 @@ def test_the_guard_logs_every_validation_and_warns_once():
             trainer = guard_trainer(module, x, y)
             guard.on_validation_end(trainer, module)
             rates.append(float(trainer.callback_metrics[LabelLeakGuard.KEY]))
+            assert float(trainer.callback_metrics[LabelLeakGuard.FLAG]) == 1.0
     assert rates == [1.0, 1.0, 1.0]
     assert [w.category for w in caught] == [LabelLeakWarning] and "defense.eta=100.0" in str(caught[0].message)
 
@@ -123,6 +135,7 @@ def test_the_guard_stays_quiet_on_a_network_that_does_not_leak_and_on_other_defe
         trainer = guard_trainer(quiet, x, y)
         guard.on_validation_end(trainer, quiet)
         assert float(trainer.callback_metrics[LabelLeakGuard.KEY]) == 0.0
+        assert float(trainer.callback_metrics[LabelLeakGuard.FLAG]) == 0.0
         base = SimpleNamespace(defense=PGDTraining(), net=HandMade(20.0), device=torch.device("cpu"))
         trainer = guard_trainer(base, x, y)
         guard.on_validation_end(trainer, base)
@@ -139,7 +152,8 @@ def test_a_layerwise_run_records_the_rate_and_eval_writes_the_probe(tmp_path):
     ]
     train(quickstart_config(tmp_path, *short))
     history = json.loads((tmp_path / "metrics.json").read_text())["history"]
-    assert all(0.0 <= r["val/label_leak"] <= 1.0 for r in history) and len(history) == 2
+    assert all(-1.0 <= r["val/label_leak"] <= 1.0 and r["val/leaking"] in (0.0, 1.0) for r in history)
+    assert len(history) == 2
     evaluate_checkpoint(
         compose_config(
             "eval",

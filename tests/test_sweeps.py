@@ -84,7 +84,11 @@ def test_a_leaking_trial_is_pruned_at_once_and_counted_as_leaking():
     trainer = SimpleNamespace(
         sanity_checking=False,
         current_epoch=0,
-        callback_metrics={"val/label_leak": torch.tensor(0.4), "val/robust_acc": torch.tensor(0.3)},
+        callback_metrics={
+            "val/label_leak": torch.tensor(0.4),
+            "val/leaking": torch.tensor(1.0),
+            "val/robust_acc": torch.tensor(0.3),
+        },
         datamodule=SimpleNamespace(num_classes=10),
         should_stop=False,
         default_root_dir=".",
@@ -92,7 +96,7 @@ def test_a_leaking_trial_is_pruned_at_once_and_counted_as_leaking():
     )
     pruner.on_validation_end(trainer, None)
     assert trainer.should_stop and pruner.pruned.startswith("leaking")
-    record = {"pruned": pruner.pruned, "history": [{"epoch": 0, "val/robust_acc": 0.3, "val/label_leak": 0.4}]}
+    record = {"pruned": pruner.pruned, "history": [{"epoch": 0, "val/robust_acc": 0.3, "val/leaking": 1.0}]}
     assert outcome(record, 10) == "leaking"
     assert outcome({"history": [{"epoch": 0, "val/robust_acc": 0.05}]}, 10) == "collapsed"
     assert outcome({"history": [{"epoch": 0, "val/robust_acc": 0.3}]}, 10) == "finished"

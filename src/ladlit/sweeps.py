@@ -21,7 +21,7 @@ from ladlit.checks import check_positive_int
 from ladlit.records import read_json
 
 log = logging.getLogger("ladlit")
-ROBUST, CLEAN, LEAK = "val/robust_acc", "val/acc_clean", "val/label_leak"
+ROBUST, CLEAN, LEAKING = "val/robust_acc", "val/acc_clean", "val/leaking"
 
 
 def best_so_far(history: list[dict[str, Any]], epoch: int) -> float | None:
@@ -43,8 +43,7 @@ def sibling_histories(run_dir: Path) -> list[list[dict[str, Any]]]:
 class PruneAgainstSiblings(pl.Callback):
     """Stops a trial at a validation from epoch `min_epochs` on when its best robust validation
     accuracy so far is more than `margin` below the best any finished sibling trial had reached
-    by the same epoch, and at once when the label-leak guard measured a leak (`val/label_leak`
-    above chance). The reason is kept for metrics.json (`pruned`)."""
+    by the same epoch, and at once when the label-leak guard flags a leak (`val/leaking`). The reason is kept for metrics.json (`pruned`)."""
 
     def __init__(self, min_epochs: int = 2, margin: float = 0.02, on_leak: bool = True) -> None:
         self.min_epochs = check_positive_int("callbacks.sweep_pruner.min_epochs", min_epochs)
@@ -56,12 +55,8 @@ class PruneAgainstSiblings(pl.Callback):
         if trainer.sanity_checking or self.pruned:
             return
         epoch, metrics = trainer.current_epoch, trainer.callback_metrics
-        classes = getattr(trainer.datamodule, "num_classes", None) if trainer.datamodule is not None else None
-        if self.on_leak and LEAK in metrics and classes and float(metrics[LEAK]) > 1 / classes:
-            return self._prune(
-                trainer,
-                f"leaking: the training forward followed a shifted label {float(metrics[LEAK]):.0%} of the time at epoch {epoch}",
-            )
+        if self.on_leak and float(metrics.get(LEAKING, 0.0)) > 0:
+            return self._prune(trainer, f"leaking: the label-leak guard flagged epoch {epoch}")
         if epoch + 1 < self.min_epochs or ROBUST not in metrics:
             return
         history = [*self._history(trainer), {"epoch": epoch, ROBUST: float(metrics[ROBUST])}]
@@ -90,7 +85,7 @@ class PruneAgainstSiblings(pl.Callback):
 def outcome(record: dict[str, Any], num_classes: int) -> str:
     """finished | pruned | leaking | collapsed (best robust validation accuracy at chance or below)."""
     history = record.get("history") or []
-    if str(record.get("pruned", "")).startswith("leaking") or any(r.get(LEAK, 0) > 1 / num_classes for r in history):
+    if str(record.get("pruned", "")).startswith("leaking") or any(r.get(LEAKING, 0) > 0 for r in history):
         return "leaking"
     if record.get("pruned"):
         return "pruned"

@@ -4,12 +4,15 @@ carries, so they carry that label, and a network can learn to decode it (as Kura
 found for single-step adversarial training); its training accuracy then climbs while its clean
 accuracy falls (experiments/RESULTS.md, 6.7). The probe runs the defense's own training forward
 with every label shifted by one class: a network that does not leak almost never predicts the
-shifted label (the study's healthy runs: 1.6-5.1 %), a leaking one follows it (31-41 %).
+shifted label (the study's healthy runs: 1.6-5.1 %), a leaking one follows it (31-41 %). A network
+that has not learned anything predicts it about as often as chance, with or without the
+perturbation, so the guard's statistic is the excess over the network's own clean prediction.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import Tensor, nn
@@ -50,7 +53,20 @@ def label_leak(
     return {k: v / max(len(y), 1) for k, v in counts.items()}
 
 
-def shifted_label_rate(defense: Defense, net: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> float:
-    """How often the training forward, its perturbations computed from shifted labels, predicts them."""
+def leak_excess(defense: Defense, net: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> float:
+    """How much more often the training forward, its perturbations computed from shifted labels,
+    predicts those labels than the network's clean prediction (eval mode) is them."""
     other = shifted(y, num_classes)
-    return (training_predictions(defense, net, x, other) == other).float().mean().item()
+    was_training = net.training
+    with torch.no_grad():
+        clean = net.eval()(x).argmax(1)
+    net.train(was_training)
+    followed = (training_predictions(defense, net, x, other) == other).float().mean().item()
+    return followed - (clean == other).float().mean().item()
+
+
+def leak_threshold(num_classes: int, n: int) -> float:
+    """Three standard errors of a share near chance (1 / classes) on `n` images: an excess a network
+    that ignores the labels it is handed exceeds about once in 700 validations."""
+    p = 1 / num_classes
+    return 3 * math.sqrt(p * (1 - p) / n)
