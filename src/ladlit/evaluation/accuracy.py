@@ -70,17 +70,17 @@ def evaluate(
                 examples.add(x[:keep], y[:keep])
             x, y = to_unit_float(x[:keep].to(device)), y[:keep].to(device)
             hits["clean"] += int(correct(model, x, y).sum())
-            outcomes_now = []
+            batch_hits = []
             for name, attack in attacks.items():
                 start = time.perf_counter()
-                outcomes_now.append(correct(model, x, y, attack))
+                batch_hits.append(correct(model, x, y, attack))
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
-                hits[name] += int(outcomes_now[-1].sum())
-                masks[name].append(outcomes_now[-1].cpu())
+                hits[name] += int(batch_hits[-1].sum())
+                masks[name].append(batch_hits[-1].cpu())
             if WORST in hits:
-                hits[WORST] += int(worst_case(outcomes_now).sum())
+                hits[WORST] += int(worst_case(batch_hits).sum())
             seen += keep
             progress.advance(task, keep)
     if outcomes is not None:
