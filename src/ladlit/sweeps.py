@@ -43,7 +43,8 @@ def sibling_histories(run_dir: Path) -> list[list[dict[str, Any]]]:
 class PruneAgainstSiblings(pl.Callback):
     """Stops a trial at a validation from epoch `min_epochs` on when its best robust validation
     accuracy so far is more than `margin` below the best any finished sibling trial had reached
-    by the same epoch, and at once when the label-leak guard flags a leak (`val/leaking`). The reason is kept for metrics.json (`pruned`)."""
+    by the same epoch, and at once when the label-leak guard flags a leak (`val/leaking`). The
+    reason is kept for metrics.json (`pruned`)."""
 
     def __init__(self, min_epochs: int = 2, margin: float = 0.02, on_leak: bool = True) -> None:
         self.min_epochs = check_positive_int("callbacks.sweep_pruner.min_epochs", min_epochs)
