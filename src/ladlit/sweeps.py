@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from ladlit.checks import check_positive_int
@@ -178,13 +179,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-try:
-    from hydra.experimental.callback import Callback as _HydraCallback
-except ImportError:  # pragma: no cover
-    _HydraCallback = object
-
-
-class EtaSearchReport(_HydraCallback):
+class EtaSearchReport(Callback):
     """Hydra callback: at the end of the sweep, print `summary` and write its files."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
