@@ -291,11 +291,25 @@ MUTANTS = [
         ("tests/test_formulas.py",),
     ),
     Mutant(
-        "a model is recognised by its id, which a fresh copy can reuse",
+        "the defense keeps hooking the first model it saw, not the one it trains",
         "src/ladlit/defenses/layerwise.py",
-        "if self.injector is None or self._model is None or self._model() is not model:",
-        "if self.injector is None or self._model is None or id(self._model()) != id(model) and self._model() is not None:",
+        "if found is None or self.injector is not found:",
+        "if self.injector is None:",
         ("tests/test_layerwise.py",),
+    ),
+    Mutant(
+        "the layer-wise hooks act outside the defense's passes (validation sees perturbed states)",
+        "src/ladlit/defenses/hooks.py",
+        "        if not self.injector.active:\n            return None",
+        "        if False:\n            return None",
+        ("tests/test_layerwise.py",),
+    ),
+    Mutant(
+        "a compiled model that skips the hooks trains silently as its base defense",
+        "src/ladlit/defenses/hooks.py",
+        "if self._leaves and all(grad is None for grad in grads):",
+        "if False:",
+        ("tests/test_compile.py",),
     ),
     Mutant(
         "label-leak guard compares with the true labels",

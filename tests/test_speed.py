@@ -10,7 +10,6 @@ from conftest import compose_config, tiny_net
 from ladlit.data import DigitsDataModule
 from ladlit.data.base import ShardedOrder
 from ladlit.defenses import LayerwiseDefense, PGDTraining
-from ladlit.errors import ConfigError
 from ladlit.module import AdversarialTraining
 
 
@@ -39,12 +38,6 @@ def test_channels_last_step_equals_the_default_layout(defense, batch):
     torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
     for a, b in zip(grads_a, grads_b):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-
-
-def test_compile_is_refused_for_hook_based_defenses():
-    # torch.compile runs a compiled backbone without the hooks added afterwards: LAD would train as PGD
-    with pytest.raises(ConfigError, match="speed.compile"):
-        AdversarialTraining(tiny_net(), LayerwiseDefense(), _sgd, compile=True)
 
 
 def test_batched_loader_yields_the_per_image_loaders_batches():

@@ -291,8 +291,7 @@ class LabelLeakGuard(pl.Callback):
         if batch is None:
             return
         x, y = batch
-        with torch.no_grad():
-            num_classes = module.net(x[:1]).shape[1]
+        num_classes = trainer.datamodule.num_classes
         with torch.enable_grad(), torch.inference_mode(False):
             excess = leak_excess(defense, module.net, x, y, num_classes)
         threshold = self.threshold if self.threshold is not None else leak_threshold(num_classes, len(y))

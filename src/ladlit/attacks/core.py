@@ -6,7 +6,8 @@ inside `training_step` leaves the parameters' `.grad` untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,17 @@ def gaussian_start(x: Tensor, sigma: float = 0.001) -> Tensor:
     return (x + sigma * torch.randn(x.shape, dtype=x.dtype, device=x.device)).clamp_(0.0, 1.0)
 
 
+class GradientTap(Protocol):
+    """Tensors besides the input whose gradients each ascent step's backward pass also returns
+    (the layer-wise defense's hidden-state addends, whose gradients are the adjoints)."""
+
+    def leaves(self) -> Sequence[Tensor]:
+        """The tensors, as the last forward pass used them."""
+
+    def receive(self, grads: Sequence[Tensor | None]) -> None:
+        """Their gradients, in the same order (None where the loss does not depend on one)."""
+
+
 def pgd_ascent(
     forward: Forward,
     x: Tensor,
@@ -44,19 +56,18 @@ def pgd_ascent(
     eps: float,
     alpha: float,
     steps: int,
-    after_grad: Callable[[], None] | None = None,
+    tap: GradientTap | None = None,
 ) -> Tensor:
-    """`steps` signed-gradient ascent steps of size `alpha` on `objective(forward(x_adv))`.
-
-    `after_grad` runs after each backward pass; the layer-wise defense reads the adjoints its
-    hooks captured there.
-    """
+    """`steps` signed-gradient ascent steps of size `alpha` on `objective(forward(x_adv))`; each
+    backward pass also hands `tap` the gradients with respect to its leaves."""
     x_adv = x_start.detach()
     for _ in range(steps):
         x_adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(objective(forward(x_adv)), x_adv)
-        if after_grad is not None:
-            after_grad()
+        value = objective(forward(x_adv))
+        extra = list(tap.leaves()) if tap is not None else []
+        grad, *extra_grads = torch.autograd.grad(value, [x_adv, *extra], allow_unused=bool(extra))
+        if tap is not None:
+            tap.receive(extra_grads)
         x_adv = project(x_adv.detach() + alpha * grad.sign(), x, eps)
     return x_adv.detach()
 

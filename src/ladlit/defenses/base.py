@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ladlit.attacks.core import Forward, Objective, pgd_ascent
+from ladlit.attacks.core import Forward, GradientTap, Objective, pgd_ascent
 from ladlit.checks import check_positive_int, check_unit_interval
 from ladlit.defenses.awp import AWP
 
@@ -67,8 +67,8 @@ class InputAdversarial(Defense):
     """A defense with an inner maximisation over the input and an outer loss on its result.
 
     Splitting the two lets the layer-wise defense run the same steps with its hooks active:
-    `forward` is the (possibly perturbed) network for adversarial inputs, `after_grad` runs
-    after each inner backward pass.
+    `forward` is the (possibly perturbed) network for adversarial inputs, and `tap` receives,
+    from each inner backward pass, the gradients with respect to its own tensors.
 
     Args:
         eps, alpha, steps: L-inf budget, step size and number of inner PGD steps. alpha None is
@@ -106,12 +106,12 @@ class InputAdversarial(Defense):
             self.awp.restore()
 
     def inner_max(
-        self, model: nn.Module, x: Tensor, y: Tensor, forward: Forward, after_grad: Callable[[], None] | None = None
+        self, model: nn.Module, x: Tensor, y: Tensor, forward: Forward, tap: GradientTap | None = None
     ) -> Tensor:
         """Adversarial inputs: PGD on `objective` from `start`, BatchNorm in `bn_mode`."""
         with self.attack_mode(model):
             objective, start = self.objective(model, x, y), self.start(x)
-            return pgd_ascent(forward, x, start, objective, self.eps, self.alpha, self.steps, after_grad)
+            return pgd_ascent(forward, x, start, objective, self.eps, self.alpha, self.steps, tap)
 
     @abstractmethod
     def objective(self, model: nn.Module, x: Tensor, y: Tensor) -> Objective:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +27,7 @@ from ladlit.errors import ConfigError
 from ladlit.models.base import find_residual_blocks
 
 NORMALIZERS = ("rms", "none", "l2", "sign")
+INJECTOR_ATTRIBUTE = "_ladlit_adjoint_injector"  # where a model keeps the injector its hooks serve
 # What the CPU study (experiments/RESULTS.md, section 6) found to train ResNet-20 on CIFAR-10.
 TRAINABLE_ETA = (
     "eta 0.0003-0.001 with normalize=rms (chosen on validation: 0.0003 where the model under-fits, "
@@ -74,10 +75,6 @@ class LayerwiseDefense(Defense):
         eta_warmup_epochs: eta grows linearly over this many epochs (0: constant).
     """
 
-    # measured (experiments/check_compile_hooks.py): a compiled backbone skips hooks added after
-    # compilation, so LAD would silently train as its base defense
-    not_compilable = "torch.compile skips the hooks that inject the hidden-state perturbations"
-
     def __init__(
         self,
         base: InputAdversarial | None = None,
@@ -108,12 +105,17 @@ class LayerwiseDefense(Defense):
         self.eta_warmup_epochs = eta_warmup_epochs
         self.epoch = 0
         self._stall_checked = False
-        self.injector: AdjointInjector | None = None
-        self._model: weakref.ref[nn.Module] | None = None
+        self.injector: AdjointInjector | None = None  # the one on the model trained last
 
     def __getstate__(self) -> dict:
         """Pickled (DDP spawn, launchers) without the hooks' model: it is found again on first use."""
-        return {**self.__dict__, "injector": None, "_model": None}
+        return {**self.__dict__, "injector": None}
+
+    @property
+    def not_compilable(self) -> str:
+        if self.detach:
+            return ""
+        return "defense.detach=false differentiates through the adjoints (a double backward pass), which a compiled model does not support"
 
     def on_train_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
@@ -141,12 +143,21 @@ class LayerwiseDefense(Defense):
 
     def training_loss(self, model: nn.Module, x: Tensor, y: Tensor) -> DefenseOutput:
         injector = self._injector_for(model)
-        with injector.installed():
-            attack_forward = injector.forward(model, capture=True, inject=self.inject_during_attack)
-            x_adv = self.base.inner_max(model, x, y, forward=attack_forward, after_grad=self.update_perturbations)
-            if not self.detach:
-                self._differentiable_adjoints(model, x, x_adv, y)
-            return self.base.outer_step(model, x, x_adv, y, forward=injector.forward(model, capture=False, inject=True))
+        injector.reset()
+        attack_forward = injector.forward(model, capture=True, inject=self.inject_during_attack)
+        x_adv = self.base.inner_max(model, x, y, forward=attack_forward, tap=self)
+        if not self.detach:
+            self._differentiable_adjoints(model, x, x_adv, y)
+        return self.base.outer_step(model, x, x_adv, y, forward=injector.forward(model, capture=False, inject=True))
+
+    def leaves(self) -> list[Tensor]:
+        """What the inner maximisation also differentiates: the hidden-state addends."""
+        return self.injector.leaves()
+
+    def receive(self, grads: Sequence[Tensor | None]) -> None:
+        """The adjoints of the last inner step; the perturbations follow them."""
+        self.injector.receive(grads)
+        self.update_perturbations()
 
     def update_perturbations(self) -> None:
         """p_j <- c * eta_j * N(a_j), with the adjoint the scheme assigns to point j."""
@@ -205,7 +216,7 @@ class LayerwiseDefense(Defense):
         was_training = model.training
         blank = torch.zeros(2, channels, 32, 32, device=normalize.mean.device)
         try:
-            with torch.no_grad(), injector.installed():
+            with torch.no_grad():
                 injector.forward(model.eval(), capture=True, inject=False)(blank)
                 self.block_etas(injector.states)
         except ValueError as err:
@@ -214,9 +225,11 @@ class LayerwiseDefense(Defense):
             model.train(was_training)
 
     def _injector_for(self, model: nn.Module) -> AdjointInjector:
-        # a weak reference, not id(): a copy made after another was freed can reuse its id, and
-        # would then be trained through hooks on the freed copy's blocks (no injection at all)
-        if self.injector is None or self._model is None or self._model() is not model:
+        """The injector hooked on `model`'s blocks, installed on first use and kept with the model
+        (a deep copy of the model carries its own); not found by id(), which a freed model's
+        copy can reuse."""
+        found = getattr(model, INJECTOR_ATTRIBUTE, None)
+        if found is None or self.injector is not found:
             try:
                 blocks = find_residual_blocks(model, self.block_types, self.block_name_pattern)
             except ValueError as err:
@@ -225,7 +238,12 @@ class LayerwiseDefense(Defense):
                 raise ConfigError(
                     f"defense.blocks={self.block_indices} is out of range: the model has {len(blocks)} residual blocks (indices 0 to {len(blocks) - 1})"
                 )
-            self.injector, self._model = AdjointInjector(blocks), weakref.ref(model)
+            if found is None or [id(b) for b in found.blocks] != [id(b) for b in blocks]:
+                if found is not None:
+                    found.close()
+                found = AdjointInjector(blocks)
+                setattr(model, INJECTOR_ATTRIBUTE, found)
+            self.injector = found
         return self.injector
 
     def _differentiable_adjoints(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> None:
@@ -234,8 +252,10 @@ class LayerwiseDefense(Defense):
         with self.base.attack_mode(model):
             x_in = x_adv.clone().requires_grad_(True)
             objective = self.base.objective(model, x, y)
-            torch.autograd.grad(objective(forward(x_in)), x_in, create_graph=True)
-        self.update_perturbations()
+            value = objective(forward(x_in))
+            leaves = self.injector.leaves()
+            grads = torch.autograd.grad(value, [x_in, *leaves], create_graph=True, allow_unused=True)
+        self.receive(grads[1:])
 
 
 def _stage_ids(states: list[BlockState]) -> list[int]:

@@ -11,6 +11,7 @@ The input is never perturbed, and r = 0 is the clean accuracy.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -34,10 +35,9 @@ def layer_profile(
 ) -> dict[str, dict[str, float]]:
     """{"block00": {"0.0": acc, "0.02": acc, ...}, ...} over the first `n_examples` examples."""
     model.eval().to(device)
-    injector = AdjointInjector(find_residual_blocks(model))
-    hits = torch.zeros(len(injector.blocks), len(sizes))
+    hits = torch.zeros(len(find_residual_blocks(model)), len(sizes))
     seen = 0
-    with injector.installed():
+    with contextlib.closing(AdjointInjector(find_residual_blocks(model))) as injector:
         for x, y in batches:
             if n_examples is not None and seen >= n_examples:
                 break
@@ -51,16 +51,17 @@ def layer_profile(
 
 def _batch_hits(model: nn.Module, injector: AdjointInjector, x: Tensor, y: Tensor, sizes: Sequence[float]) -> Tensor:
     """Correct predictions per (block, size) on one batch."""
-    x = x.clone().requires_grad_(True)
-    with torch.enable_grad(), injector.switched(capture=True, inject=False):
-        loss = F.cross_entropy(model(x), y, reduction="sum")
-    torch.autograd.grad(loss, x)  # fills every block's output adjoint a["out"]
+    injector.reset()
+    with torch.enable_grad():
+        loss = F.cross_entropy(injector.forward(model, capture=True, inject=False)(x), y, reduction="sum")
+        injector.receive(torch.autograd.grad(loss, injector.leaves()))  # every block's adjoints
     directions = [normalize_adjoint(state.a["out"], state.z["out"], "rms") for state in injector.states]
     hits = torch.zeros(len(injector.states), len(sizes))
-    with torch.no_grad(), injector.switched(capture=False, inject=True):
+    perturbed = injector.forward(model, capture=False, inject=True)
+    with torch.no_grad():
         for j, state in enumerate(injector.states):
             for k, r in enumerate(sizes):
                 state.p["out"] = r * directions[j]
-                hits[j, k] = (model(x).argmax(1) == y).sum()
+                hits[j, k] = (perturbed(x).argmax(1) == y).sum()
             del state.p["out"]
     return hits
