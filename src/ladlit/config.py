@@ -121,7 +121,9 @@ def check_sweep_keys(overrides: list[str]) -> None:
     with a struct error. Says which options have it and how to sweep it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides([o for o in overrides if not o.startswith(("hydra", "-"))])
+    # "=" leaves out Hydra's flags and their values (--cfg job, -cn name) and deletions (~key)
+    keys = [o for o in overrides if "=" in o and not o.startswith(("hydra", "-"))]
+    parsed = OverridesParser.create().parse_overrides(keys)
     choices = {
         o.key_or_group: [str(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else [str(o.value())]
         for o in parsed

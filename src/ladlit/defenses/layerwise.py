@@ -3,8 +3,9 @@ PGD-AT or TRADES. ../docs/method.md maps the method ("Layer-wise Adversarial
 Defense: An ODE Perspective") to this file line by line.
 
 Per training batch (docs/method.md, section 5):
-  1. the base defense's inner maximisation runs with hooks capturing the adjoints a_j and,
-     if `inject_during_attack`, adding the current p_j;
+  1. the base defense's inner maximisation runs through the block hooks (`hooks.py`), which
+     add the current p_j if `inject_during_attack`; each backward pass also returns the
+     adjoints a_j (gradients with respect to what the hooks added);
   2. after each inner backward pass, p_j <- c * eta_j * N(a_j) (scheme: which a, which c);
   3. the base's outer loss runs on the adversarial input with every p_j injected.
 """
