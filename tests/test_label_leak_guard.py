@@ -106,7 +106,7 @@ def guard_trainer(module, x, y):
         loggers=[],
         global_step=0,
         current_epoch=0,
-        datamodule=SimpleNamespace(val_dataloader=lambda: loader),
+        datamodule=SimpleNamespace(val_dataloader=lambda: loader, num_classes=C),
     )
 
 
