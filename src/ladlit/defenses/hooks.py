@@ -84,7 +84,8 @@ class AdjointInjector:
     def reset(self) -> None:
         """A new batch: nothing injected, no adjoints (the states' shapes are kept)."""
         for state in self.states:
-            state.p.clear(), state.a.clear(), state.addend.clear()
+            for values in (state.p, state.a, state.addend):
+                values.clear()
         self._leaves.clear()
 
     def __getstate__(self) -> dict:
