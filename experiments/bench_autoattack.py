@@ -5,6 +5,7 @@ time split by attack, and the ratio. Needs the optional extra: pip install -e '.
 
     python experiments/bench_autoattack.py outputs/<run> --n 500
     python experiments/bench_autoattack.py outputs/<run> --n 500 --json results.json
+    python experiments/bench_autoattack.py outputs/<run> --n 500 --workers 2   # 2 free cores
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ def load_examples(ckpt: str, n: int, batch_size: int, device: torch.device) -> t
     return net.eval().to(device), x, y, float(cfg.eps)
 
 
-def ours(net: nn.Module, x: Tensor, y: Tensor, eps: float, batch_size: int) -> tuple[Tensor, dict[str, float]]:
+def ours(
+    net: nn.Module, x: Tensor, y: Tensor, eps: float, batch_size: int, workers: int = 1
+) -> tuple[Tensor, dict[str, float]]:
     """Per-example correctness under ladlit's AutoAttack and its seconds per component attack."""
-    attack = AutoAttack(eps=eps, version="standard", seed=0)
+    attack = AutoAttack(eps=eps, version="standard", seed=0, workers=workers)
     hits = torch.cat([correct(net, xb, yb, attack) for xb, yb in zip(x.split(batch_size), y.split(batch_size))])
     return hits.cpu(), dict(attack.seconds)
 
@@ -88,14 +91,21 @@ def torchattacks_default(
 
 
 def compare(
-    net: nn.Module, x: Tensor, y: Tensor, eps: float, batch_size: int, device: torch.device, old: bool = False
+    net: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    batch_size: int,
+    device: torch.device,
+    old: bool = False,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Both AutoAttacks on (x, y): accuracies, disagreeing example indices, seconds (total, per
     attack); with `old`, torchattacks' default AutoAttack too (its disagreements with the reference)."""
-    result: dict[str, Any] = {"n": len(y), "eps": eps}
+    result: dict[str, Any] = {"n": len(y), "eps": eps, "workers": workers}
     hits = {}
     runs = [
-        ("ladlit", lambda: ours(net, x, y, eps, batch_size)),
+        ("ladlit", lambda: ours(net, x, y, eps, batch_size, workers)),
         ("reference", lambda: reference(net, x, y, eps, batch_size, device)),
     ]
     if old:
@@ -105,6 +115,7 @@ def compare(
         hits[name], split = run()
         result[name] = {
             "robust_acc": hits[name].float().mean().item(),
+            "robust_examples": hits[name].nonzero().squeeze(1).tolist(),
             "seconds": time.perf_counter() - start,
             "split": split,
         }
@@ -144,11 +155,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("--old", action="store_true", help="also run torchattacks' default AutoAttack (10 iterations)")
+    parser.add_argument("--workers", type=int, default=1, help="ladlit's processes (CPU, one thread each)")
     args = parser.parse_args()
     device = pick_device()
     net, x, y, eps = load_examples(args.ckpt, args.n, args.batch_size, device)
-    print(header("bench_autoattack", device, args.ckpt, f"n={len(y)}", f"eps {eps * 255:.4g}/255"))
-    result = compare(net, x, y, eps, args.batch_size, device, args.old)
+    print(
+        header(
+            "bench_autoattack",
+            device,
+            args.ckpt,
+            f"n={len(y)}",
+            f"eps {eps * 255:.4g}/255",
+            f"ladlit: workers {args.workers}",
+        )
+    )
+    result = compare(net, x, y, eps, args.batch_size, device, args.old, args.workers)
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

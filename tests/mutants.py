@@ -325,6 +325,20 @@ MUTANTS = [
         "if self.gamma == 0:",
         ("tests/test_bases.py",),
     ),
+    Mutant(
+        "AutoAttack keeps breaks that fool only its fast copy of the model",
+        "src/ladlit/attacks/autoattack.py",
+        "return candidate, model(candidate).argmax(1) != y",
+        "return candidate, attacked(candidate).argmax(1) != y",
+        ("tests/test_autoattack_speed.py",),
+    ),
+    Mutant(
+        "AutoAttack's workers' answers merged in the wrong order",
+        "src/ladlit/attacks/autoattack.py",
+        "candidate, fooled = (torch.cat(column) for column in zip(*answers))",
+        "candidate, fooled = (torch.cat(column) for column in zip(*answers[::-1]))",
+        ("tests/test_autoattack_speed.py",),
+    ),
 ]
 
 IGNORED = shutil.ignore_patterns(
