@@ -339,6 +339,13 @@ MUTANTS = [
         "candidate, fooled = (torch.cat(column) for column in zip(*answers[::-1]))",
         ("tests/test_autoattack_speed.py",),
     ),
+    Mutant(
+        "LAD keeps the epoch end from its base defense",
+        "src/ladlit/defenses/layerwise.py",
+        "        self.base.on_train_epoch_end(end)\n",
+        "",
+        ("tests/test_layerwise.py",),
+    ),
 ]
 
 IGNORED = shutil.ignore_patterns(

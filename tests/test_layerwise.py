@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import tiny_net
-from ladlit.defenses import TRADES, LayerwiseDefense, PGDTraining
+from ladlit.defenses import TRADES, EpochEnd, LayerwiseDefense, PGDTraining
 from ladlit.defenses.hooks import AdjointInjector
 from ladlit.defenses.layerwise import normalize_adjoint
 from ladlit.models import CifarResNet, PreActResNet, WideResNet, find_residual_blocks
@@ -263,7 +263,7 @@ def test_the_stall_check_waits_for_adversarial_trainings_own_slow_start():
         defense = LayerwiseDefense(eta=0.001)
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            defense.on_train_epoch_end(steps, loss, num_classes=10)
+            defense.on_train_epoch_end(EpochEnd(epoch=0, steps=steps, mean_loss=loss, num_classes=10))
         return any(isinstance(w.message, LearningStalledWarning) for w in record)
 
     assert not warns(128, 2.291)  # LAD at the chosen eta, seed 0, after its first epoch
@@ -403,3 +403,16 @@ def test_each_fresh_copy_is_hooked_itself_even_at_a_freed_copys_address(batch):
         if reused:
             break
     assert reused  # an address was reused, so the case above was exercised
+
+
+def test_every_epoch_end_reaches_the_defense_and_through_lad_its_base(tmp_path, monkeypatch):
+    """One hook, one record per epoch: the epoch, the optimizer steps so far, the epoch's mean loss."""
+    from conftest import quickstart_config
+    from ladlit.train import train
+
+    seen: list[EpochEnd] = []
+    monkeypatch.setattr(PGDTraining, "on_train_epoch_end", lambda self, end: seen.append(end))
+    short = ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1"]
+    train(quickstart_config(tmp_path, "defense=lad", "train_attack_steps=1", "dataset.test_subset=32", *short))
+    assert [(end.epoch, end.steps, end.num_classes) for end in seen] == [(0, 3, 10), (1, 6, 10)]
+    assert all(0 < end.mean_loss < 10 for end in seen)

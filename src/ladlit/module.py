@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 from torchmetrics import MeanMetric
 
 from ladlit.attacks import WORST, Attack, correct, worst_case
-from ladlit.defenses import Defense
+from ladlit.defenses import Defense, EpochEnd
 from ladlit.errors import ConfigError
 
 
@@ -102,7 +102,9 @@ class AdversarialTraining(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         if self.train_loss.update_count:
-            self.defense.on_train_epoch_end(self.global_step, float(self.train_loss.compute()), self._num_classes)
+            self.defense.on_train_epoch_end(
+                EpochEnd(self.current_epoch, self.global_step, float(self.train_loss.compute()), self._num_classes)
+            )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate_batch("val", batch)

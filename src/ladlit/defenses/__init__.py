@@ -3,7 +3,7 @@ awp.py; LAD / LAD-SM: layerwise.py (algorithm), schemes.py (Lie-Trotter, Strang-
 hooks.py (forward/tensor hooks)."""
 
 from ladlit.defenses.awp import AWP
-from ladlit.defenses.base import Defense, DefenseOutput, InputAdversarial, Natural
+from ladlit.defenses.base import Defense, DefenseOutput, EpochEnd, InputAdversarial, Natural
 from ladlit.defenses.fgsm_rs import FGSMRS
 from ladlit.defenses.layerwise import LayerwiseDefense
 from ladlit.defenses.mart import MART
@@ -16,6 +16,7 @@ __all__ = [
     "MART",
     "Defense",
     "DefenseOutput",
+    "EpochEnd",
     "FGSMRS",
     "InputAdversarial",
     "Natural",

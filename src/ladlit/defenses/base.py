@@ -28,6 +28,17 @@ class DefenseOutput:
     logs: dict[str, Tensor] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class EpochEnd:
+    """What a defense may read when a training epoch ends. A new need is a new field here, never
+    a new argument: every defense's hook keeps its signature."""
+
+    epoch: int  # 0-based, the epoch that just ended
+    steps: int  # optimizer steps so far
+    mean_loss: float  # the epoch's mean training loss
+    num_classes: int
+
+
 class Defense(ABC):
     """Computes the loss of one training batch."""
 
@@ -43,9 +54,8 @@ class Defense(ABC):
     def on_train_epoch_start(self, epoch: int) -> None:
         """Called at the start of each training epoch (for schedules)."""
 
-    def on_train_epoch_end(self, steps: int, mean_loss: float, num_classes: int) -> None:
-        """Called at the end of each training epoch with the optimizer steps so far and the
-        epoch's mean training loss (for sanity guards)."""
+    def on_train_epoch_end(self, end: EpochEnd) -> None:
+        """Called at the end of each training epoch (for guards and per-epoch bookkeeping)."""
 
     def after_optimizer_step(self) -> None:
         """Called right after each optimizer step, before any callback sees the weights."""

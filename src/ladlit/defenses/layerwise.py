@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ladlit.checks import check_non_negative
-from ladlit.defenses.base import Defense, DefenseOutput, InputAdversarial
+from ladlit.defenses.base import Defense, DefenseOutput, EpochEnd, InputAdversarial
 from ladlit.defenses.hooks import AdjointInjector, BlockState
 from ladlit.defenses.pgd import PGDTraining
 from ladlit.defenses.schemes import Scheme, get_scheme
@@ -125,9 +125,11 @@ class LayerwiseDefense(Defense):
     def after_optimizer_step(self) -> None:
         self.base.after_optimizer_step()
 
-    def on_train_epoch_end(self, steps: int, mean_loss: float, num_classes: int) -> None:
+    def on_train_epoch_end(self, end: EpochEnd) -> None:
         """Warn once if, at the first epoch end past STALL_CHECK_STEPS steps, the epoch's loss is
         still near chance (ln C): the hidden-state perturbation is then too strong to learn."""
+        self.base.on_train_epoch_end(end)
+        steps, mean_loss, num_classes = end.steps, end.mean_loss, end.num_classes
         if self._stall_checked or steps < STALL_CHECK_STEPS:
             return
         self._stall_checked = True
