@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -99,3 +100,20 @@ def test_an_early_config_error_leaves_no_run_directory(tmp_path):
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "defense.eps must be in [0, 1]" in result.stderr
     assert not run.exists()
+
+
+def test_resume_and_report_share_one_list_of_bookkeeping_keys():
+    """What resuming may change is what the report pools over, up to a few keys each names: one
+    list, so the two cannot drift apart again."""
+    from ladlit.evaluation.report import IGNORED
+    from ladlit.records import BOOKKEEPING
+    from ladlit.resume import RESUMABLE, check_same_config
+
+    assert set(RESUMABLE) - set(BOOKKEEPING) == {"trainer.max_epochs", "choices"}
+    assert set(IGNORED) - set(BOOKKEEPING) == {"seed", "choices.defense"}
+    stored = {"dataset": {"eval_batch_size": 256, "batch_size": 128}, "speed": {"channels_last": False}}
+    check_same_config(
+        stored, {"dataset": {"eval_batch_size": 512, "batch_size": 128}, "speed": {"channels_last": True}}, Path("run")
+    )
+    with pytest.raises(ConfigError, match="dataset.batch_size: 128 -> 64"):
+        check_same_config(stored, {**stored, "dataset": {"eval_batch_size": 256, "batch_size": 64}}, Path("run"))

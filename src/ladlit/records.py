@@ -7,9 +7,54 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+# Config keys (and key prefixes) that change neither what a run learns nor what it measures:
+# where things are written and read, logging, devices, speed. Resuming may change them, and the
+# report pools runs that differ only in them.
+BOOKKEEPING = (
+    "name",
+    "output_dir",
+    "data_dir",
+    "ckpt_path",
+    "force_resume",
+    "one_gpu_per_job",
+    "logger",
+    "callbacks",
+    "speed",
+    "hydra",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.accelerator",
+    "trainer.sync_batchnorm",
+    "trainer.log_every_n_steps",
+    "trainer.enable_progress_bar",
+    "trainer.benchmark",
+    "dataset.path",
+    "dataset.root",
+    "dataset.cache_dir",
+    "dataset.download",
+    "dataset.num_workers",
+    "dataset.eval_batch_size",
+    "dataset.device_resident",
+)
+
+
+def flatten_config(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, leaf value) for every leaf of a nested config mapping."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from flatten_config(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), node
+
+
+def key_in(key: str, prefixes: Iterable[str]) -> bool:
+    """Whether dotted `key` is one of `prefixes` or lies under one of them."""
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -13,37 +13,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.errors import CheckpointError, ConfigError
+from ladlit.records import BOOKKEEPING, flatten_config, key_in
 
-# config keys (and key prefixes) that may differ between a run and its resumption
-RESUMABLE = (
-    "trainer.max_epochs",
-    "trainer.devices",
-    "trainer.num_nodes",
-    "trainer.strategy",
-    "trainer.accelerator",
-    "trainer.sync_batchnorm",
-    "trainer.enable_progress_bar",
-    "logger",
-    "callbacks",
-    "choices",
-    "ckpt_path",
-    "force_resume",
-    "output_dir",
-    "name",
-    "data_dir",
-    "dataset.path",
-    "dataset.root",
-    "dataset.cache_dir",
-    "dataset.download",
-    "dataset.num_workers",
-    "one_gpu_per_job",
-)
+# config keys (and key prefixes) that may differ between a run and its resumption: bookkeeping,
+# a longer schedule, and the names of the config groups chosen (their values are compared key by key)
+RESUMABLE = (*BOOKKEEPING, "trainer.max_epochs", "choices")
 
 
 def resume_checkpoint(
@@ -80,9 +60,11 @@ def resume_checkpoint(
 
 def check_same_config(stored: Mapping[str, Any], current: Mapping[str, Any], source: Path) -> None:
     """ConfigError naming every key (outside RESUMABLE) whose value differs."""
-    old, new = dict(_flatten(stored)), dict(_flatten(current))
+    old, new = dict(flatten_config(stored)), dict(flatten_config(current))
     differing = [
-        k for k in sorted(set(old) | set(new)) if not _resumable(k) and old.get(k, "<absent>") != new.get(k, "<absent>")
+        k
+        for k in sorted(set(old) | set(new))
+        if not key_in(k, RESUMABLE) and old.get(k, "<absent>") != new.get(k, "<absent>")
     ]
     if differing:
         shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r}" for k in differing[:8])
@@ -118,15 +100,3 @@ def discard_empty_run_dir(out_dir: Path) -> None:
         return
     if not any(out_dir.rglob("*.ckpt")) and not any(out_dir.rglob("metrics*.json")):
         shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def _resumable(key: str) -> bool:
-    return any(key == r or key.startswith(r + ".") for r in RESUMABLE)
-
-
-def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            yield from _flatten(value, f"{prefix}{key}.")
-    else:
-        yield prefix.rstrip("."), node

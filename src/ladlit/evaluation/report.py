@@ -23,40 +23,13 @@ from typing import Any
 
 from ladlit.attacks import WORST
 from ladlit.evaluation.results import worst_name
-from ladlit.records import read_json
+from ladlit.records import BOOKKEEPING, flatten_config, key_in, read_json
 from ladlit.runs import SCHEME_NAMES
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
-# config keys that do not change what a run measures (bookkeeping, speed, paths)
-IGNORED = (
-    "seed",
-    "name",
-    "output_dir",
-    "data_dir",
-    "ckpt_path",
-    "force_resume",
-    "one_gpu_per_job",
-    "logger",
-    "callbacks",
-    "speed",
-    "hydra",
-    "trainer.devices",
-    "trainer.num_nodes",
-    "trainer.strategy",
-    "trainer.accelerator",
-    "trainer.log_every_n_steps",
-    "trainer.enable_progress_bar",
-    "trainer.benchmark",
-    "trainer.sync_batchnorm",
-    "dataset.path",
-    "dataset.root",
-    "dataset.cache_dir",
-    "dataset.download",
-    "dataset.num_workers",
-    "dataset.eval_batch_size",
-    "dataset.device_resident",
-    "choices.defense",
-)
+# config keys that do not change what a run measures: bookkeeping, the seed (the report averages
+# over it) and the defense's name (a row of the table, not a setting)
+IGNORED = (*BOOKKEEPING, "seed", "choices.defense")
 
 
 @dataclass
@@ -173,11 +146,11 @@ def setting_of(config: Mapping[str, Any] | None, described: Mapping[str, Any]) -
     layerwise = str(defense.get("_target_", "")).endswith("LayerwiseDefense")
     base = dict(defense.pop("base", {}) or {}) if layerwise else defense
     setting: dict[str, Any] = {"method": _method(described)}
-    setting.update({f"base.{k}": v for k, v in _flatten(base)})
+    setting.update({f"base.{k}": v for k, v in _leaves(base)})
     if layerwise:
-        setting.update({f"lad.{k}": v for k, v in _flatten(defense) if k not in ("_target_", "scheme")})
+        setting.update({f"lad.{k}": v for k, v in _leaves(defense) if k not in ("_target_", "scheme")})
     rest = {k: v for k, v in config.items() if k != "defense"}
-    setting.update({k: v for k, v in _flatten(rest) if not any(k == i or k.startswith(i + ".") for i in IGNORED)})
+    setting.update({k: v for k, v in _leaves(rest) if not key_in(k, IGNORED)})
     return setting
 
 
@@ -189,16 +162,8 @@ def _method(described: Mapping[str, Any]) -> str:
     return base if scheme in ("-", None) else f"{base}+{SCHEME_NAMES.get(scheme, scheme)}"
 
 
-def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            yield from (
-                _flatten(value, f"{prefix}{key}.")
-                if isinstance(value, Mapping)
-                else [(f"{prefix}{key}", _hashable(value))]
-            )
-    else:
-        yield prefix.rstrip("."), _hashable(node)
+def _leaves(node: Any) -> Iterator[tuple[str, Any]]:
+    return ((key, _hashable(value)) for key, value in flatten_config(node))
 
 
 def _hashable(value: Any) -> Any:
