@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from ladlit.records import best_epoch
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results" / "cpu_study"
 OUTPUTS = REPO / "outputs" / "cpu_study"
@@ -152,7 +154,7 @@ def chosen_eta(regime: str, defense: str, grid: list[str], extra: list[str] = ()
     scores = {}
     for eta in grid:
         if validated := validation_history(regime, arm_name(defense, [f"defense.eta={eta}", *extra])):
-            best = max(validated, key=lambda r: r["val/robust_acc"])
+            best = best_epoch(validated)
             scores[eta] = (best["val/robust_acc"], best["val/acc_clean"])
     if not scores:
         sys.exit(f"no {defense} runs at eta {' '.join(grid)} under {RESULTS / regime}")
@@ -173,7 +175,7 @@ def chosen_schedule(regime: str) -> str:
             f"PGD-AT's seed-0 runs under cosine and piecewise decay are not both committed under {RESULTS / regime}"
         )
     first_decay = len(piecewise) // 2  # milestones at 50 % and 75 % of training (conf/scheduler/piecewise.yaml)
-    best = max(range(len(piecewise)), key=lambda i: piecewise[i]["val/robust_acc"])
+    best = piecewise.index(best_epoch(piecewise))
     overfits = (
         best >= first_decay and piecewise[-1]["val/robust_acc"] < piecewise[best]["val/robust_acc"] - OVERFIT_POINTS
     )

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ladlit.defenses.layerwise import STALL_CHECK_STEPS, STALL_LOSS_FRACTION  # noqa: E402
 from ladlit.evaluation.report import Run, find_runs  # noqa: E402
+from ladlit.records import best_epoch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
@@ -46,10 +47,9 @@ def regime(run: Run) -> str:
     return str(run.setting.get("choices.experiment"))
 
 
-def best_epoch(run: Run) -> dict[str, float]:
-    """The epoch record with the highest robust validation accuracy (the checkpoint `train` keeps)."""
-    validated = [r for r in run.history if "val/robust_acc" in r]
-    return max(validated, key=lambda r: r["val/robust_acc"]) if validated else {}
+def best_record(run: Run) -> dict[str, float]:
+    """The run's best validation epoch (the checkpoint `train` keeps), {} if it never validated."""
+    return dict(best_epoch(run.history) or {})
 
 
 def tamer(run: Run) -> str:
@@ -71,7 +71,7 @@ def validation_table(runs: list[Run]) -> str:
         "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in sorted(runs, key=lambda r: (regime(r), r.setting["method"], str(r.setting.get("lad.eta")), str(r.seed))):
-        best = best_epoch(run)
+        best = best_record(run)
         last = [r for r in run.history if "val/robust_acc" in r][-1:] or [{}]
         if best:
             lines.append(
@@ -112,13 +112,15 @@ def rms_equivalent_eta(run: Run, regime_runs: list[Run]) -> float | None:
         and (norm := mean_perturbation(r))
         and float(r.setting["lad.eta"]) > 0
     ]
-    norm = mean_perturbation(run, best_epoch(run).get("epoch", float("inf")))
+    norm = mean_perturbation(run, best_record(run).get("epoch", float("inf")))
     return norm / statistics.median(ratios) if ratios and norm else None
 
 
 def stall_loss(run: Run, steps: int) -> tuple[int, float] | None:
     """(steps, epoch loss as a fraction of ln C) at the first epoch end past `steps`: what
     `LearningStalledWarning` reads, replayed from the logged `train/epoch_loss`."""
+    if not run.setting.get("dataset.train_subset"):
+        return None  # the whole training set: its size is not in the record (regime C; the guard was set on A and B)
     per_epoch = math.ceil(run.setting["dataset.train_subset"] / run.setting["dataset.batch_size"])
     for record in run.history:
         if (done := (record["epoch"] + 1) * per_epoch) >= steps and "train/epoch_loss" in record:
@@ -151,7 +153,7 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
     fig, axes = plt.subplots(1, len(regimes), figsize=(6 * len(regimes), 4.2), squeeze=False)
     for ax, name in zip(axes[0], regimes):
         mine = [r for r in runs if regime(r) == name]
-        pgd = [best_epoch(r) for r in mine if r.setting["method"] == "pgd" and best_epoch(r)]
+        pgd = [best_record(r) for r in mine if r.setting["method"] == "pgd" and best_record(r)]
         for metric, style in (("val/robust_acc", "-"), ("val/acc_clean", "--")):
             if pgd:
                 values = [100 * b[metric] for b in pgd]
@@ -166,12 +168,12 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                 )
             for method, (label, color) in SCHEMES.items():
                 points = sorted(
-                    (float(r.setting["lad.eta"]), 100 * best_epoch(r)[metric])
+                    (float(r.setting["lad.eta"]), 100 * best_record(r)[metric])
                     for r in mine
                     if r.setting["method"] == method
                     and r.setting.get("lad.normalize") == "rms"
                     and not tamer(r)
-                    and best_epoch(r)
+                    and best_record(r)
                     and float(r.setting["lad.eta"]) > 0
                 )
                 if points:  # a line through the mean over seeds at each eta, a dot per seed
@@ -188,11 +190,11 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                         label=f"{label} {'PGD-10' if 'robust' in metric else 'clean'} (mean over seeds)",
                     )
             raw = sorted(
-                (eta, 100 * best_epoch(r)[metric])
+                (eta, 100 * best_record(r)[metric])
                 for r in mine
                 if r.setting.get("lad.normalize") == "none"
                 and not tamer(r)
-                and best_epoch(r)
+                and best_record(r)
                 and (eta := rms_equivalent_eta(r, mine))
             )
             if raw:  # the paper's literal form, placed where its mean perturbation norm puts it
@@ -205,10 +207,10 @@ def plot_eta_sweep(runs: list[Run]) -> Path:
                     label=f"LAD, normalize=none {'PGD-10' if 'robust' in metric else 'clean'} (at the rms eta of equal mean norm up to its best epoch)",
                 )
             markers = iter("^v<>")
-            for r in sorted((r for r in mine if tamer(r) and best_epoch(r)), key=tamer):
+            for r in sorted((r for r in mine if tamer(r) and best_record(r)), key=tamer):
                 ax.plot(
                     float(r.setting["lad.eta"]),
-                    100 * best_epoch(r)[metric],
+                    100 * best_record(r)[metric],
                     next(markers, "x"),
                     mfc="none",
                     color=SCHEMES.get(r.setting["method"], ("", "black"))[1],

@@ -346,6 +346,13 @@ MUTANTS = [
         "",
         ("tests/test_layerwise.py",),
     ),
+    Mutant(
+        "the best epoch is the last of a tie (best.ckpt keeps the first)",
+        "src/ladlit/records.py",
+        "return max(validated, key=lambda record: record[SELECTS_CHECKPOINT]) if validated else None",
+        "return max(reversed(validated), key=lambda record: record[SELECTS_CHECKPOINT]) if validated else None",
+        ("tests/test_records.py",),
+    ),
 ]
 
 IGNORED = shutil.ignore_patterns(

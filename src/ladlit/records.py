@@ -71,3 +71,13 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     os.replace(tmp, path)
+
+
+SELECTS_CHECKPOINT = "val/robust_acc"  # the history key whose maximum picks the best checkpoint
+
+
+def best_epoch(history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The epoch record of a run's history with the highest robust validation accuracy, the first
+    one on a tie (the epoch whose checkpoint `best.ckpt` is); None if the run never validated."""
+    validated = [record for record in history if SELECTS_CHECKPOINT in record]
+    return max(validated, key=lambda record: record[SELECTS_CHECKPOINT]) if validated else None

@@ -31,7 +31,7 @@ from ladlit.errors import ConfigError, LadlitError
 from ladlit.locks import training_lock
 from ladlit.loggers import build_loggers
 from ladlit.module import AdversarialTraining
-from ladlit.records import write_json
+from ladlit.records import SELECTS_CHECKPOINT, best_epoch, write_json
 from ladlit.resume import discard_empty_run_dir, resume_checkpoint
 from ladlit.runs import describe_run, device_name
 from ladlit.tables import accuracy_table
@@ -114,7 +114,8 @@ OBJECTIVE = "val/best_robust_acc"  # what selects the checkpoint, and what a swe
 
 def best_validation(history: list[dict[str, float]]) -> float:
     """The best robust validation accuracy of a run's epoch history (nan if it never validated)."""
-    return max((r["val/robust_acc"] for r in history if "val/robust_acc" in r), default=float("nan"))
+    best = best_epoch(history)
+    return float("nan") if best is None else best[SELECTS_CHECKPOINT]
 
 
 def saved_history(checkpoint: Path) -> list[dict[str, float]]:
