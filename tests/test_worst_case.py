@@ -144,3 +144,15 @@ def test_the_checklist_flags_an_autoattack_more_than_a_point_above_the_white_box
     assert checks["strong"][check].passed and not checks["weak"][check].passed
     assert "white-box worst case (per example" in checks["weak"][check].detail
     assert check not in {c.name for c in sanity_report(net, x, y, eps=0.1, **fast)}
+
+
+def test_the_first_n_examples_are_cut_from_the_loaders_batches_in_order():
+    import torch
+
+    from ladlit.evaluation.accuracy import first_batches
+
+    loader = [(torch.arange(4) * 10, torch.arange(4)), (torch.arange(4, 8) * 10, torch.arange(4, 8))]
+    assert [y.tolist() for _, y in first_batches(loader, 6)] == [[0, 1, 2, 3], [4, 5]]
+    assert [y.tolist() for _, y in first_batches(loader, 4)] == [[0, 1, 2, 3]]
+    assert [y.tolist() for _, y in first_batches(loader, None)] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert [x.tolist() for x, _ in first_batches(loader, 5)][1] == [40]

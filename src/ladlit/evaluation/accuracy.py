@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,13 +62,11 @@ def evaluate(
     total = n_examples or len(getattr(batches, "dataset", [])) or None
     with Progress(transient=True) as progress:
         task = progress.add_task("evaluating", total=total)
-        for x, y in batches:
-            if n_examples is not None and seen >= n_examples:
-                break
-            keep = len(y) if n_examples is None else min(len(y), n_examples - seen)
+        for x, y in first_batches(batches, n_examples):
+            keep = len(y)
             if examples is not None:
-                examples.add(x[:keep], y[:keep])
-            x, y = to_unit_float(x[:keep].to(device)), y[:keep].to(device)
+                examples.add(x, y)
+            x, y = to_unit_float(x.to(device)), y.to(device)
             hits["clean"] += int(correct(model, x, y).sum())
             batch_hits = []
             for name, attack in attacks.items():
@@ -88,13 +86,18 @@ def evaluate(
     return {name: c / max(seen, 1) for name, c in hits.items()}, seen
 
 
+def first_batches(batches: Iterable[tuple[Tensor, Tensor]], n: int | None) -> Iterator[tuple[Tensor, Tensor]]:
+    """The batches of a loader cut to its first `n` examples (all of them when n is None), as loaded."""
+    seen = 0
+    for x, y in batches:
+        if n is not None and seen >= n:
+            return
+        keep = len(y) if n is None else min(len(y), n - seen)
+        seen += keep
+        yield x[:keep], y[:keep]
+
+
 def first_examples(batches: Iterable[tuple[Tensor, Tensor]], n: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """The first `n` examples of a loader as [0, 1] float images on `device`."""
-    xs, ys, seen = [], [], 0
-    for x, y in batches:
-        xs.append(x[: n - seen])
-        ys.append(y[: n - seen])
-        seen += len(ys[-1])
-        if seen >= n:
-            break
+    xs, ys = zip(*first_batches(batches, n))
     return to_unit_float(torch.cat(xs).to(device)), torch.cat(ys).to(device)

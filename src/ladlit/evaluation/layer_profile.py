@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ladlit.data import to_unit_float
 from ladlit.defenses.hooks import AdjointInjector
 from ladlit.defenses.layerwise import normalize_adjoint
+from ladlit.evaluation.accuracy import first_batches
 from ladlit.models import find_residual_blocks
 
 DEFAULT_SIZES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -38,13 +39,9 @@ def layer_profile(
     hits = torch.zeros(len(find_residual_blocks(model)), len(sizes))
     seen = 0
     with contextlib.closing(AdjointInjector(find_residual_blocks(model))) as injector:
-        for x, y in batches:
-            if n_examples is not None and seen >= n_examples:
-                break
-            keep = len(y) if n_examples is None else min(len(y), n_examples - seen)
-            x, y = to_unit_float(x[:keep].to(device)), y[:keep].to(device)
-            hits += _batch_hits(model, injector, x, y, sizes)
-            seen += keep
+        for x, y in first_batches(batches, n_examples):
+            hits += _batch_hits(model, injector, to_unit_float(x.to(device)), y.to(device), sizes)
+            seen += len(y)
     accuracy = (hits / max(seen, 1)).tolist()
     return {f"block{j:02d}": {str(float(r)): acc for r, acc in zip(sizes, row)} for j, row in enumerate(accuracy)}
 
