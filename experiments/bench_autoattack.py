@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from benchlib import header, pick_device
 from ladlit.attacks import AutoAttack, correct
-from ladlit.config import compose_config
+from ladlit.config import compose_config, quoted
 from ladlit.evaluation import first_examples, load_model
 
 REFERENCE_PARTS = {"apgd-ce": "apgd", "apgd-t": "apgd_targeted", "fab-t": "fab", "square": "square"}
@@ -31,7 +31,7 @@ REFERENCE_PARTS = {"apgd-ce": "apgd", "apgd-t": "apgd_targeted", "fab-t": "fab",
 
 def load_examples(ckpt: str, n: int, batch_size: int, device: torch.device) -> tuple[nn.Module, Tensor, Tensor, float]:
     """The checkpoint's network (eval mode), its first `n` test images and labels, and its eps."""
-    cfg = compose_config("eval", [f"ckpt={ckpt}", "attack=[]"])
+    cfg = compose_config("eval", [f"ckpt={quoted(ckpt)}", "attack=[]"])
     net, _, _, dataset_cfg = load_model(cfg)
     datamodule = instantiate(dataset_cfg, eval_batch_size=batch_size)
     datamodule.setup("test")

@@ -145,3 +145,13 @@ def test_study_configs_run_with_fast_dev_run(experiment, defense, tmp_path):
     assert steps == 3 and cfg.dataset.train_subset == (16384 if experiment == "cpu_study" else 1000)
     metrics = train(cfg)
     assert 0.0 <= metrics["test/acc_pgd10"] <= metrics["test/acc_clean"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/runs/0_defense.eta=0.001,seed=1", "/runs/it's", "C:\\runs\\a", "ends\\", "a\\'b", "/runs/[x]{y}${z}"]
+)
+def test_any_path_passes_through_the_override_grammar_quoted(path):
+    """A sweep names run directories with `=` and `,`, which Hydra would parse unquoted."""
+    from ladlit.config import quoted
+
+    assert compose_config("eval", [f"ckpt={quoted(path)}", "attack=[]"]).ckpt == path

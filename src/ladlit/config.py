@@ -76,6 +76,14 @@ def compose_config(name: str, overrides: list[str], output_dir: str | Path | Non
     return cfg
 
 
+def quoted(value: str) -> str:
+    """`value` as one string in Hydra's override grammar, e.g. a run directory a sweep named
+    `0_defense.eta=0.001,seed=1` (its `=` and `,` would otherwise be parsed)."""
+    escaped = re.sub(r"(\\*)(')", lambda m: m.group(1) * 2 + "\\'", value)  # backslashes before a quote double
+    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped).replace("${", "\\${")  # no interpolation
+    return "'" + escaped + "'"
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Check every eps, alpha, steps, restarts, beta and eta in `cfg`, naming the full key on error."""
     for path, value in _leaves(cfg, ""):
