@@ -4,6 +4,8 @@ exactly the attacks the calling process would have run on the same examples."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -155,10 +157,17 @@ def _recall(suffix):
     return f"{STATE['remembered']}{suffix}"
 
 
+def _chatty(value):
+    print("progress output from inside an attack")
+    os.write(1, b"and some written by C code straight to file descriptor 1\n")
+    return value
+
+
 def test_a_worker_keeps_its_state_and_reports_its_errors():
     with WorkerPool(2) as pool:
         pool.map(_remember, [("a",), ("b",)])
         assert pool.map(_recall, [("1",), ("2",)]) == ["a1", "b2"]
+        assert pool.map(_chatty, [(41,), (42,)]) == [41, 42]  # output goes to stderr, not into the answers
         with pytest.raises(RuntimeError, match="no suffix"):
             pool.map(_recall, [(None,)])
 
