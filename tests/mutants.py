@@ -32,6 +32,20 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
+        "a constructor's refusal loses its place in the config (eps must be ..., not defense.base.eps)",
+        "src/ladlit/config.py",
+        'return ConfigError(f"{where}.{err}")',
+        "return ConfigError(str(err))",
+        ("tests/test_errors.py",),
+    ),
+    Mutant(
+        "values above 1 pass the unit-interval check (eps=2 trains)",
+        "src/ladlit/checks.py",
+        "lambda v: 0.0 <= v <= 1.0",
+        "lambda v: 0.0 <= v",
+        ("tests/test_errors.py",),
+    ),
+    Mutant(
         "attack output not projected onto the eps-ball and [0, 1]",
         "src/ladlit/attacks/core.py",
         "return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)",

@@ -180,7 +180,7 @@ class EMA(WeightAveraging):
     """
 
     def __init__(self, decay: float = 0.999, warmup: bool = True) -> None:
-        self.decay, self.warmup = check_unit_interval("ema.decay", decay), warmup
+        self.decay, self.warmup = check_unit_interval("decay", decay), warmup
         super().__init__(avg_fn=self.average)
 
     def average(self, averaged: Tensor, current: Tensor, num_averaged: Tensor) -> Tensor:
@@ -278,8 +278,8 @@ class LabelLeakGuard(pl.Callback):
     KEY, FLAG = "val/label_leak", "val/leaking"
 
     def __init__(self, n_examples: int = 256, threshold: float | None = None) -> None:
-        self.n_examples = check_positive_int("callbacks.label_leak.n_examples", n_examples)
-        self.threshold = None if threshold is None else check_unit_interval("callbacks.label_leak.threshold", threshold)
+        self.n_examples = check_positive_int("n_examples", n_examples)
+        self.threshold = None if threshold is None else check_unit_interval("threshold", threshold)
         self.warned = False
         self._batch: tuple[Tensor, Tensor] | None = None
 

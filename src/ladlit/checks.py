@@ -1,5 +1,7 @@
-"""Range checks for configuration values: run by constructors for Python users, and on the whole
-config before any training starts (`ladlit.config.validate_config`)."""
+"""Range checks that constructors run on their own arguments. Each message names the parameter;
+`ladlit.config.build`, which builds every object of a run from its config, puts the parameter's
+place in the config in front (`defense.base.eps must be in [0, 1] ...`), so a rule lives in one
+place: the constructor that needs it."""
 
 from __future__ import annotations
 
@@ -8,40 +10,23 @@ from typing import Any
 
 from ladlit.errors import ConfigError
 
-_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
-    "unit": (lambda v: 0.0 <= v <= 1.0, "in [0, 1] (pixel units: 8/255 = 0.0314)"),
-    "positive_int": (lambda v: int(v) == v and v >= 1, "an integer >= 1"),
-    "non_negative": (lambda v: v >= 0, ">= 0"),
-}
-# config key -> rule, wherever the key sits in the config tree
-KEY_RULES = {
-    "eps": "unit",
-    "alpha": "unit",
-    "steps": "positive_int",
-    "restarts": "positive_int",
-    "beta": "non_negative",
-    "eta": "non_negative",
-}
-
 
 def check_unit_interval(name: str, value: float) -> float:
     """`value` if it lies in [0, 1], else a ConfigError naming `name`."""
-    return check_rule(name, value, "unit")
+    return _check(name, value, lambda v: 0.0 <= v <= 1.0, "in [0, 1] (pixel units: 8/255 = 0.0314)")
 
 
 def check_positive_int(name: str, value: int) -> int:
     """`value` if it is an integer >= 1, else a ConfigError naming `name`."""
-    return int(check_rule(name, value, "positive_int"))
+    return int(_check(name, value, lambda v: int(v) == v and v >= 1, "an integer >= 1"))
 
 
 def check_non_negative(name: str, value: float) -> float:
     """`value` if it is >= 0, else a ConfigError naming `name`."""
-    return check_rule(name, value, "non_negative")
+    return _check(name, value, lambda v: v >= 0, ">= 0")
 
 
-def check_rule(name: str, value: Any, rule: str) -> Any:
-    """`value` if it satisfies `rule` (a key of _RULES), else a ConfigError naming `name`."""
-    test, must = _RULES[rule]
+def _check(name: str, value: Any, test: Callable[[Any], bool], must: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not test(value):
-        raise ConfigError(f"{name} must be {must}, got {value!r}")
+        raise ConfigError(f"{name} must be {must}, got {value!r}", key=name)
     return value

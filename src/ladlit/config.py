@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ladlit.checks import KEY_RULES, check_rule
 from ladlit.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -84,24 +84,30 @@ def quoted(value: str) -> str:
     return "'" + escaped + "'"
 
 
-def validate_config(cfg: DictConfig) -> None:
-    """Check every eps, alpha, steps, restarts, beta and eta in `cfg`, naming the full key on error."""
-    for path, value in _leaves(cfg, ""):
-        key = path.rsplit(".", 1)[-1].split("[")[0]
-        if key in KEY_RULES and value is not None:
-            check_rule(path, value, KEY_RULES[key])
+def build(node: DictConfig, key: str | None = None, **kwargs: Any) -> Any:
+    """`instantiate(node, **kwargs)`, a constructor's refusal turned into one ConfigError that
+    names the value's place in the config: `defense.base.eps must be in [0, 1] ...`.
+
+    Building is how a config is checked: each constructor checks its own arguments, and nothing
+    repeats those rules. `key` names a node that cannot tell its own place (a run's saved config
+    read back); otherwise Hydra's `full_key` does."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        if not isinstance(err.__cause__, (ValueError, TypeError)):
+            raise
+        found = re.search(r"full_key: (\S+)", str(err))
+        raise named_refusal(err.__cause__, found.group(1) if found else key) from None
 
 
-def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, DictConfig):
-        for key in node.keys():
-            if key != "hydra" and not OmegaConf.is_missing(node, key):  # ??? is reported where it is needed
-                yield from _leaves(node[key], f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(node, ListConfig):
-        for i, item in enumerate(node):
-            yield from _leaves(item, f"{prefix}[{i}]")
-    else:
-        yield prefix, node
+def named_refusal(err: Exception, where: str | None) -> ConfigError:
+    """`err` as a ConfigError that starts with the config key it refuses (`defense.eps must be
+    ...` when the constructor named its parameter, else `optimizer: ...`)."""
+    if where is None:
+        return ConfigError(str(err))
+    if isinstance(err, ConfigError) and err.key:
+        return ConfigError(f"{where}.{err}")
+    return ConfigError(f"{where}: {err}")
 
 
 BASE_KEYS = ("eps", "alpha", "steps", "beta", "bn_mode", "random_start")

@@ -6,7 +6,14 @@ class LadlitError(Exception):
 
 
 class ConfigError(LadlitError, ValueError):
-    """A configuration value is out of its valid range."""
+    """A configuration value is out of its valid range.
+
+    `key`: the constructor parameter the message starts with, when it names one, so that
+    `ladlit.config.build` can put the value's place in the config in front of it."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class DataNotFoundError(LadlitError, FileNotFoundError):

@@ -48,7 +48,7 @@ class PruneAgainstSiblings(pl.Callback):
     reason is kept for metrics.json (`pruned`)."""
 
     def __init__(self, min_epochs: int = 2, margin: float = 0.02, on_leak: bool = True) -> None:
-        self.min_epochs = check_positive_int("callbacks.sweep_pruner.min_epochs", min_epochs)
+        self.min_epochs = check_positive_int("min_epochs", min_epochs)
         self.margin = margin
         self.on_leak = on_leak
         self.pruned: str | None = None

@@ -12,6 +12,8 @@ import statistics
 import sys
 import time
 import warnings
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,15 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ladlit.callbacks import EpochHistory
 from ladlit.checks import check_positive_int
-from ladlit.config import CONF_DIR, check_renamed_overrides, check_sweep_keys, validate_config
+from ladlit.config import CONF_DIR, build, check_renamed_overrides, check_sweep_keys, named_refusal
 from ladlit.console import console, report_errors
 from ladlit.errors import ConfigError, LadlitError
-from ladlit.locks import training_lock
+from ladlit.locks import RunDirectoryBusyError, training_lock
 from ladlit.loggers import build_loggers
 from ladlit.module import AdversarialTraining
 from ladlit.records import SELECTS_CHECKPOINT, best_epoch, write_json
@@ -43,15 +44,38 @@ warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 def build_module(cfg: DictConfig) -> AdversarialTraining:
     """The LightningModule described by `cfg` (model, defense, optimizer, scheduler, attacks)."""
     return AdversarialTraining(
-        net=instantiate(cfg.model),
-        defense=instantiate(cfg.defense),
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        val_attacks={name: instantiate(node) for name, node in (cfg.get("attack") or {}).items()},
+        net=build(cfg.model),
+        defense=build(cfg.defense),
+        optimizer=build(cfg.optimizer),
+        scheduler=build(cfg.scheduler) if cfg.get("scheduler") else None,
+        val_attacks={name: build(node) for name, node in (cfg.get("attack") or {}).items()},
         run_config=OmegaConf.to_container(cfg, resolve=True),
         seed=cfg.seed,
         **cfg.get("speed", {}),
     )
+
+
+@dataclass
+class RunParts:
+    """Everything a run trains with, built (and so checked) before its directory exists."""
+
+    datamodule: pl.LightningDataModule
+    module: AdversarialTraining
+    callbacks: list[pl.Callback]
+
+
+def build_run(cfg: DictConfig) -> RunParts:
+    """Build every object the run needs; each constructor's own check is the refusal of a bad
+    value (one ConfigError naming the key), raised before anything is written."""
+    check_precision(cfg)
+    _one_gpu_per_job(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = build(cfg.dataset)
+    module = build_module(cfg)
+    check_optimization(cfg, module)
+    callbacks = [build(node) for node in (cfg.get("callbacks") or {}).values() if node is not None]
+    callbacks = [cb for cb in callbacks if cb is not None]  # a factory may answer "off" (e.g. ema.decay=null)
+    return RunParts(datamodule, module, callbacks)
 
 
 def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, float]:
@@ -63,29 +87,29 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     process is training in is refused (`ladlit.locks`).
     """
     out_dir = Path(cfg.output_dir)
-    with training_lock(out_dir):  # refused before anything else: another process's directory is left alone
+    try:
+        parts = build_run(cfg)
+    except (LadlitError, InstantiationException):
+        discard_failed_start(out_dir)
+        raise
+    with training_lock(out_dir):  # another process's directory is refused before this one touches it
         try:
-            return _train(cfg, out_dir, extra_callbacks)
+            return _train(cfg, parts, out_dir, list(extra_callbacks or []))
         except (LadlitError, InstantiationException):
             discard_empty_run_dir(out_dir)
             raise
 
 
-def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | None) -> dict[str, float]:
-    validate_config(cfg)
-    check_precision(cfg)
-    _one_gpu_per_job(cfg)
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.dataset)
-    module = build_module(cfg)
-    check_optimization(cfg, module)
+def _train(cfg: DictConfig, parts: RunParts, out_dir: Path, extra_callbacks: list[pl.Callback]) -> dict[str, float]:
+    datamodule, module = parts.datamodule, parts.module
     resume = resume_checkpoint(
         cfg.get("ckpt_path"), module.hparams.run_config, module.net, out_dir, cfg.get("force_resume", False)
     )
     run = describe_run(module.hparams.run_config)
     loggers = build_loggers(cfg.get("logger"), out_dir, run)
-    callbacks = build_callbacks(cfg.get("callbacks"), with_logger=bool(loggers)) + list(extra_callbacks or [])
-    trainer: pl.Trainer = instantiate(
+    # learning-rate monitoring needs a logger
+    callbacks = [cb for cb in parts.callbacks if loggers or not isinstance(cb, LearningRateMonitor)] + extra_callbacks
+    trainer: pl.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out_dir)
     )
     if trainer.is_global_zero:
@@ -107,6 +131,13 @@ def _train(cfg: DictConfig, out_dir: Path, extra_callbacks: list[pl.Callback] | 
         console.print(accuracy_table(accuracies, title="test accuracy"))
         console.print(f"run directory: {out_dir}")
     return metrics
+
+
+def discard_failed_start(out_dir: Path) -> None:
+    """Remove what a refused start left (Hydra's log in the directory it made), unless another
+    process is training in that directory."""
+    with suppress(RunDirectoryBusyError), training_lock(out_dir):
+        discard_empty_run_dir(out_dir)
 
 
 OBJECTIVE = "val/best_robust_acc"  # what selects the checkpoint, and what a sweep optimises
@@ -173,12 +204,12 @@ def check_optimization(cfg: DictConfig, module: AdversarialTraining) -> None:
     try:
         optimizer = module.optimizer_factory(module.parameters())
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"optimizer: {err} (optimizer.* in the config)") from None
+        raise named_refusal(err, "optimizer") from None
     if module.scheduler_factory is not None:
         try:
             module.scheduler_factory(optimizer, max_epochs=max_epochs)
         except (ValueError, TypeError) as err:
-            raise ConfigError(f"scheduler: {err} (scheduler.* in the config)") from None
+            raise named_refusal(err, "scheduler") from None
 
 
 def check_precision(cfg: DictConfig) -> None:
@@ -189,13 +220,6 @@ def check_precision(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.precision={precision} needs a GPU; on a CPU use trainer.precision=bf16-mixed (or 32-true)"
         )
-
-
-def build_callbacks(cfg: DictConfig | None, with_logger: bool) -> list[pl.Callback]:
-    """Instantiate each configured callback (`conf/callbacks/`); LR monitoring needs a logger."""
-    callbacks = [instantiate(node) for node in (cfg or {}).values() if node is not None]
-    callbacks = [cb for cb in callbacks if cb is not None]  # a factory may answer "off" (e.g. ema.decay=null)
-    return [cb for cb in callbacks if with_logger or not isinstance(cb, LearningRateMonitor)]
 
 
 def _one_gpu_per_job(cfg: DictConfig) -> None:

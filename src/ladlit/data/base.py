@@ -69,12 +69,12 @@ class InMemoryDataModule(pl.LightningDataModule):
         device_resident: bool = False,
     ) -> None:
         super().__init__()
-        self.num_classes = check_positive_int("dataset.num_classes", num_classes)
+        self.num_classes = check_positive_int("num_classes", num_classes)
         self.mean, self.std = tuple(mean), tuple(std)
-        self.batch_size = check_positive_int("dataset.batch_size", batch_size)
-        self.eval_batch_size = check_positive_int("dataset.eval_batch_size", eval_batch_size or batch_size)
-        self.val_size = int(check_non_negative("dataset.val_size", val_size))
-        for name, subset in (("dataset.train_subset", train_subset), ("dataset.test_subset", test_subset)):
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.eval_batch_size = check_positive_int("eval_batch_size", eval_batch_size or batch_size)
+        self.val_size = int(check_non_negative("val_size", val_size))
+        for name, subset in (("train_subset", train_subset), ("test_subset", test_subset)):
             if subset is not None:
                 check_positive_int(name, subset)
         self.crop_padding = crop_padding

@@ -29,7 +29,7 @@ class AWP:
     """Adversarial weight perturbation of relative size `gamma`, from epoch `warmup_epochs` on."""
 
     def __init__(self, gamma: float = 5e-3, warmup_epochs: int = 0) -> None:
-        self.gamma = check_non_negative("defense.awp.gamma", gamma)
+        self.gamma = check_non_negative("gamma", gamma)
         self.warmup_epochs = warmup_epochs
         self.epoch = 0
         self._proxy: nn.Module | None = None

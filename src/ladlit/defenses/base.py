@@ -91,9 +91,9 @@ class InputAdversarial(Defense):
     def __init__(self, eps: float, alpha: float | None, steps: int, bn_mode: str, awp: AWP | None = None) -> None:
         if bn_mode not in ("train", "eval"):
             raise ValueError(f"defense.bn_mode must be 'train' or 'eval', got {bn_mode!r}")
-        self.eps = check_unit_interval("defense.eps", eps)
-        self.steps = check_positive_int("defense.steps", steps)
-        self.alpha = check_unit_interval("defense.alpha", 2.5 * eps / steps if alpha is None else alpha)
+        self.eps = check_unit_interval("eps", eps)
+        self.steps = check_positive_int("steps", steps)
+        self.alpha = check_unit_interval("alpha", 2.5 * eps / steps if alpha is None else alpha)
         self.bn_mode = bn_mode
         self.awp = awp
 

@@ -20,7 +20,7 @@ class FGSMRS(PGDTraining):
     def __init__(
         self, eps: float = 8 / 255, step_ratio: float = 1.25, bn_mode: str = "train", awp: AWP | None = None
     ) -> None:
-        self.step_ratio = check_non_negative("defense.step_ratio", step_ratio)
+        self.step_ratio = check_non_negative("step_ratio", step_ratio)
         super().__init__(
             eps=eps, alpha=min(1.0, step_ratio * eps), steps=1, random_start=True, bn_mode=bn_mode, awp=awp
         )

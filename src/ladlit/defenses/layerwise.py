@@ -90,15 +90,15 @@ class LayerwiseDefense(Defense):
         eta_warmup_epochs: int = 0,
     ) -> None:
         if normalize not in NORMALIZERS:
-            raise ValueError(f"defense.normalize must be one of {NORMALIZERS}, got {normalize!r}")
+            raise ConfigError(f"normalize must be one of {NORMALIZERS}, got {normalize!r}", key="normalize")
         if base is not None and not isinstance(base, InputAdversarial):
             raise ConfigError(
-                f"defense.base must be an input-space defense (PGD-AT, TRADES), got {base!r}; choose it with defense@defense.base=pgd|trades"
+                f"base must be an input-space defense (PGD-AT, TRADES), got {base!r}; choose it with defense@defense.base=pgd|trades"
             )
         self.base = base if base is not None else PGDTraining()
         self.scheme = get_scheme(scheme)
         etas = [eta] if isinstance(eta, (int, float)) else list(eta)
-        self.eta = [check_non_negative("defense.eta", float(e)) for e in etas]
+        self.eta = [check_non_negative("eta", float(e)) for e in etas]
         self.normalize = normalize
         self.block_indices = None if blocks is None else list(blocks)
         self.block_types, self.block_name_pattern = block_types, block_name_pattern

@@ -47,7 +47,7 @@ class MART(InputAdversarial):
         awp: AWP | None = None,
     ) -> None:
         super().__init__(eps, alpha, steps, bn_mode, awp)
-        self.beta = check_non_negative("defense.beta", beta)
+        self.beta = check_non_negative("beta", beta)
 
     def objective(self, model: nn.Module, x: Tensor, y: Tensor) -> Objective:
         return cross_entropy_sum(y)

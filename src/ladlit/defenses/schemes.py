@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ladlit.defenses.hooks import Point
+from ladlit.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -57,5 +58,5 @@ def get_scheme(name: str | Scheme) -> Scheme:
     if isinstance(name, Scheme):
         return name
     if name not in SCHEMES:
-        raise ValueError(f"defense.scheme must be one of {sorted(SCHEMES)}, got {name!r}")
+        raise ConfigError(f"scheme must be one of {sorted(SCHEMES)}, got {name!r}", key="scheme")
     return SCHEMES[name]

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ladlit.attacks import PGD, WORST
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.checks import check_positive_int
-from ladlit.config import validate_config
+from ladlit.config import build
 from ladlit.console import console
 from ladlit.defenses import LayerwiseDefense
 from ladlit.defenses.leak import label_leak
@@ -38,10 +37,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     if cfg.n_examples is not None:
         check_positive_int("n_examples", cfg.n_examples)
     net, path, run_config, dataset_cfg = load_model(cfg)
-    validate_config(cfg)
-    datamodule = instantiate(dataset_cfg, eval_batch_size=cfg.batch_size)
+    attacks = {name: build(node) for name, node in (cfg.get("attack") or {}).items()}
+    datamodule = build(dataset_cfg, key="dataset", eval_batch_size=cfg.batch_size)
     datamodule.setup("test")
-    attacks = {name: instantiate(node) for name, node in (cfg.get("attack") or {}).items()}
     pl.seed_everything(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     loader = datamodule.test_dataloader()
@@ -94,8 +92,9 @@ def diagnostics(
         console.print(format_report(checks), highlight=False, soft_wrap=True)
         yield "sanity", cfg.eps, {"eps": cfg.eps, "n_examples": len(y), "sanity": [vars(c) for c in checks]}
     if cfg.get("label_leak"):
-        defense = instantiate(
-            OmegaConf.create((run_config or {}).get("defense") or {"_target_": "ladlit.defenses.Natural"})
+        defense = build(
+            OmegaConf.create((run_config or {}).get("defense") or {"_target_": "ladlit.defenses.Natural"}),
+            key="defense",
         )
         if not isinstance(defense, LayerwiseDefense):
             raise ConfigError(
@@ -141,7 +140,7 @@ def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], 
         cfg.dataset = dataset_cfg  # a model= given here reads ${dataset.*}
         if cfg.eps is None:
             cfg.eps = run_config.get("eps", 8 / 255)
-    net = instantiate(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg)
+    net = build(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg, key="model")
     load_weights(net, net_state_dict(ckpt), source=str(path))
     return net, path, run_config, dataset_cfg
 

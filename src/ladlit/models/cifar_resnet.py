@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ladlit.errors import ConfigError
 from ladlit.models.base import ResidualNet, build_stages, classifier_head
 
 
@@ -45,7 +46,7 @@ class CifarResNet(ResidualNet):
         widths: Sequence[int] = (16, 32, 64),
     ) -> None:
         if (depth - 2) % 6:
-            raise ValueError(f"model.depth must be 6n+2 (e.g. 20, 56), got {depth}")
+            raise ConfigError(f"depth must be 6n+2 (e.g. 20, 56), got {depth}", key="depth")
         n = (depth - 2) // 6
         blocks, in_planes = build_stages(BasicBlock, widths[0], widths, [n] * len(widths))
         stem = nn.Sequential(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ladlit.errors import ConfigError
 from ladlit.models.base import ResidualNet, build_stages, classifier_head
 from ladlit.models.preact_resnet import PreActBlock
 
@@ -24,7 +25,7 @@ class WideResNet(ResidualNet):
         dropout: float = 0.0,
     ) -> None:
         if (depth - 4) % 6:
-            raise ValueError(f"model.depth must be 6n+4 (e.g. 28, 34), got {depth}")
+            raise ConfigError(f"depth must be 6n+4 (e.g. 28, 34), got {depth}", key="depth")
         widths = [16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
         block = functools.partial(PreActBlock, dropout=dropout)
         blocks, in_planes = build_stages(block, 16, widths, [(depth - 4) // 6] * 3)
