@@ -23,8 +23,9 @@ from torch import Tensor, nn
 
 from benchlib import header, pick_device
 from ladlit.attacks import AutoAttack, correct
+from ladlit.checkpoints import load_model
 from ladlit.config import compose_config, quoted
-from ladlit.evaluation import first_examples, load_model
+from ladlit.evaluation import first_examples
 
 REFERENCE_PARTS = {"apgd-ce": "apgd", "apgd-t": "apgd_targeted", "fab-t": "fab", "square": "square"}
 

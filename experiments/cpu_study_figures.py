@@ -26,8 +26,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ladlit.defenses.layerwise import STALL_CHECK_STEPS, STALL_LOSS_FRACTION  # noqa: E402
-from ladlit.evaluation.report import Run, find_runs  # noqa: E402
 from ladlit.records import best_epoch  # noqa: E402
+from ladlit.reporting.aggregate import Run, find_runs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"

@@ -55,7 +55,7 @@ study $B --arm pgd ema.decay=0.99 --seeds 0 --eval best last
 better=$(python - <<'PY'
 from pathlib import Path
 
-from ladlit.evaluation.report import find_runs
+from ladlit.reporting.aggregate import find_runs
 
 runs = find_runs([Path("experiments/results/cpu_study/cpu_study_overfit")], [])
 def val(method):

@@ -22,9 +22,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from ladlit.checkpoints import load_model
 from ladlit.defenses.leak import label_leak
 from ladlit.evaluation.accuracy import first_examples
-from ladlit.evaluation.checkpoint import load_model
 
 
 def probe(path: str, n: int, batch: int) -> dict[str, float]:

@@ -70,3 +70,14 @@ def trained_digits_net():
     net.eval()
     x_test, y_test = dm.test_set.tensors
     return net, x_test[:300].float() / 255, y_test[:300]
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory) -> Path:
+    """A quickstart run directory trained once per session (1 epoch of 2 batches, 1 PGD step), for
+    tests that evaluate a real checkpoint. Evaluations add to its record: check your own keys."""
+    from ladlit.train import train
+
+    run = tmp_path_factory.mktemp("quickstart_run")
+    train(quickstart_config(run, "trainer.max_epochs=1", "train_attack_steps=1", "trainer.limit_train_batches=2"))
+    return run

@@ -32,6 +32,13 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
+        "metrics.md drops the sections of records written before entries named their class",
+        "src/ladlit/evaluation/extra.py",
+        "target = entry.get(EVALUATION) or next((t for f, t in _BEFORE_NAMED.items() if entry.get(f)), None)",
+        "target = entry.get(EVALUATION)",
+        ("tests/test_extra_evaluations.py",),
+    ),
+    Mutant(
         "a constructor's refusal loses its place in the config (eps must be ..., not defense.base.eps)",
         "src/ladlit/config.py",
         'return ConfigError(f"{where}.{err}")',
@@ -61,7 +68,7 @@ MUTANTS = [
     ),
     Mutant(
         "report: training's test numbers win over ladlit.eval's",
-        "src/ladlit/evaluation/report.py",
+        "src/ladlit/reporting/aggregate.py",
         "run.measurements[measured] = float(acc)",
         "run.measurements.setdefault(measured, float(acc))",
         ("tests/test_report.py",),
@@ -152,7 +159,7 @@ MUTANTS = [
     ),
     Mutant(
         "report averages numbers measured on other examples",
-        "src/ladlit/evaluation/report.py",
+        "src/ladlit/reporting/aggregate.py",
         "                if known != mine:",
         "                if False:",
         ("tests/test_worst_case.py",),

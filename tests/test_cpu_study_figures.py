@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from ladlit.evaluation.report import Run
+from ladlit.reporting.aggregate import Run
 
 spec = importlib.util.spec_from_file_location("cpu_study_figures", REPO / "experiments" / "cpu_study_figures.py")
 figures = importlib.util.module_from_spec(spec)

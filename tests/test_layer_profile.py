@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from ladlit.evaluation import correct, layer_profile
+from ladlit.attacks import correct
+from ladlit.evaluation.layer_profile import layer_profile
 
 
 def _batches(x, y, size=32):

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import compose_config, quickstart_config
 from ladlit.eval import evaluate_checkpoint
-from ladlit.evaluation.report import find_runs, summarize
 from ladlit.report import main as report_main
+from ladlit.reporting.aggregate import find_runs, summarize
 from ladlit.train import train
 
 PGD = {"_target_": "ladlit.defenses.PGDTraining", "eps": 0.03, "steps": 5}

@@ -105,8 +105,8 @@ def test_an_early_config_error_leaves_no_run_directory(tmp_path):
 def test_resume_and_report_share_one_list_of_bookkeeping_keys():
     """What resuming may change is what the report pools over, up to a few keys each names: one
     list, so the two cannot drift apart again."""
-    from ladlit.evaluation.report import IGNORED
     from ladlit.records import BOOKKEEPING
+    from ladlit.reporting.aggregate import IGNORED
     from ladlit.resume import RESUMABLE, check_same_config
 
     assert set(RESUMABLE) - set(BOOKKEEPING) == {"trainer.max_epochs", "choices"}

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from ladlit.evaluation import format_report, sanity_report
+from ladlit.evaluation import format_checklist, gradient_masking_checklist
 
 EPS = 0.1
 
@@ -100,13 +100,13 @@ FAST = {"square_queries": 200, "long_steps": 50, "restarts": 3}  # the defaults 
 
 
 def _checks(model, x, y):
-    return {c.name.split(" (")[0]: c for c in sanity_report(model, x, y, eps=EPS, **FAST)}
+    return {c.name.split(" (")[0]: c for c in gradient_masking_checklist(model, x, y, eps=EPS, **FAST)}
 
 
 def test_all_checks_pass_on_a_normally_trained_net(digits):
     net, x, y = digits
-    checks = sanity_report(net, x, y, eps=EPS, **FAST)
-    assert all(c.passed for c in checks), format_report(checks)
+    checks = gradient_masking_checklist(net, x, y, eps=EPS, **FAST)
+    assert all(c.passed for c in checks), format_checklist(checks)
     assert len(checks) == 7
 
 
@@ -131,4 +131,4 @@ def test_each_check_fails_on_a_gradient_masking_net(masking, failing, digits):
     }[masking]()
     checks = _checks(model, x, y)
     for name in failing:
-        assert not checks[name].passed, format_report(list(checks.values()))
+        assert not checks[name].passed, format_checklist(list(checks.values()))

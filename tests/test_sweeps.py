@@ -105,7 +105,7 @@ def test_a_leaking_trial_is_pruned_at_once_and_counted_as_leaking():
 def test_the_report_leaves_pruned_trials_out_with_a_note(tmp_path):
     from test_report import PGD, write_run
 
-    from ladlit.evaluation.report import find_runs
+    from ladlit.reporting.aggregate import find_runs
 
     write_run(tmp_path, "kept", 0, PGD, 0.5, 0.3)
     write_run(tmp_path, "cut", 1, PGD, 0.4, 0.2, pruned="worse: 0.2 by epoch 1")

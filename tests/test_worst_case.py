@@ -15,9 +15,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from ladlit.attacks import WORST, Attack, worst_case
 from ladlit.defenses import Natural
 from ladlit.evaluation.accuracy import ExampleSet, evaluate
-from ladlit.evaluation.report import find_runs, summarize
-from ladlit.evaluation.sanity import sanity_report
+from ladlit.evaluation.sanity import gradient_masking_checklist
 from ladlit.module import AdversarialTraining
+from ladlit.reporting.aggregate import find_runs, summarize
 
 N = 8
 
@@ -137,13 +137,13 @@ def test_the_checklist_flags_an_autoattack_more_than_a_point_above_the_white_box
     fooled_everywhere = torch.zeros_like(y, dtype=torch.bool)
     never_fooled = torch.ones_like(y, dtype=torch.bool)
     checks = {
-        name: {c.name: c for c in sanity_report(net, x, y, eps=0.1, autoattack=aa, **fast)}
+        name: {c.name: c for c in gradient_masking_checklist(net, x, y, eps=0.1, autoattack=aa, **fast)}
         for name, aa in (("strong", fooled_everywhere), ("weak", never_fooled))
     }
     check = "AutoAttack no weaker than the white-box worst case"
     assert checks["strong"][check].passed and not checks["weak"][check].passed
     assert "white-box worst case (per example" in checks["weak"][check].detail
-    assert check not in {c.name for c in sanity_report(net, x, y, eps=0.1, **fast)}
+    assert check not in {c.name for c in gradient_masking_checklist(net, x, y, eps=0.1, **fast)}
 
 
 def test_the_first_n_examples_are_cut_from_the_loaders_batches_in_order():

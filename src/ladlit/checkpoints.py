@@ -1,4 +1,6 @@
-"""Reading checkpoints with errors that say what is wrong and what to do."""
+"""Checkpoints: finding and reading them (errors that say what is wrong and what to do), the
+network they hold (`load_model`, from a ladlit run, a plain state_dict or a RobustBench zoo
+model), and RobustBench's key layout."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
-from ladlit.errors import CheckpointError
+from ladlit.config import build
+from ladlit.errors import CheckpointError, ConfigError
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -117,3 +121,75 @@ def from_robustbench(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
             prefix = next((old for old in renames if key.startswith(old)), None)
             out[renames[prefix] + key.removeprefix(prefix) if prefix else key] = value
     return out
+
+
+def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
+    """The network of `cfg.ckpt` with its weights, the checkpoint's path, its run config and the
+    dataset config to test on; fills `cfg.eps` and `cfg.dataset` from the run when not given."""
+    if cfg.get("robustbench"):
+        return load_robustbench(cfg)
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise ConfigError(
+            "say what to evaluate: ckpt=<run directory or .ckpt> (a plain state_dict also needs model=... dataset=...)"
+            " or robustbench=<model name> dataset=..."
+        )
+    path = find_checkpoint(cfg.ckpt)
+    ckpt = load_checkpoint(path)
+    run_config = (ckpt.get("hyper_parameters") or {}).get("run_config") or {}
+    model_cfg = cfg.get("model") or run_config.get("model")
+    dataset_cfg = cfg.get("dataset") or run_config.get("dataset")
+    if model_cfg is None or dataset_cfg is None:
+        raise CheckpointError(
+            f"{path} carries no ladlit run config: name the architecture and data, e.g. model=preact_resnet18 dataset=cifar10"
+        )
+    with open_dict(cfg):
+        cfg.dataset = dataset_cfg  # a model= given here reads ${dataset.*}
+        if cfg.eps is None:
+            cfg.eps = run_config.get("eps", 8 / 255)
+    net = build(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg, key="model")
+    load_weights(net, net_state_dict(ckpt), source=str(path))
+    return net, path, run_config, dataset_cfg
+
+
+def load_robustbench(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
+    """`load_model` for `robustbench=<name>`: the zoo's model for the given dataset, RobustBench's
+    eps (8/255) unless `eps=` says otherwise."""
+    if cfg.get("dataset") is None:
+        raise ConfigError(f"name the test data of robustbench={cfg.robustbench}: e.g. dataset=cifar10")
+    net, path = load_zoo_model(cfg.robustbench, cfg.dataset.num_classes, Path(cfg.robustbench_dir))
+    with open_dict(cfg):
+        cfg.eps = 8 / 255 if cfg.eps is None else cfg.eps
+    return net, path, {}, cfg.dataset
+
+
+ZOO_DATASETS = {10: "cifar10", 100: "cifar100", 1000: "imagenet"}  # by number of classes
+NO_PACKAGE = (
+    "robustbench={name} needs the robustbench package, which does not import here ({error}). "
+    "Without it, download the model's state_dict and evaluate that: "
+    "ckpt=<file.pt> model=preact_resnet18|wide_resnet dataset=cifar10 (README, 'Evaluate')."
+)
+
+
+def load_zoo_model(name: str, num_classes: int, model_dir: Path) -> tuple[nn.Module, Path]:
+    """RobustBench's L-inf model `name` for the dataset with `num_classes` classes, and the path of
+    its weights (evaluations are recorded beside it). The model takes [0, 1] inputs."""
+    if num_classes not in ZOO_DATASETS:
+        raise ConfigError(
+            f"RobustBench has no models for a {num_classes}-class dataset: use dataset=cifar10 or cifar100"
+        )
+    dataset = ZOO_DATASETS[num_classes]
+    try:
+        from robustbench.utils import load_model
+    except Exception as error:  # ImportError, or a dependency that fails while importing
+        raise ConfigError(NO_PACKAGE.format(name=name, error=f"{type(error).__name__}: {error}")) from None
+    try:
+        net = load_model(model_name=name, model_dir=str(model_dir), dataset=dataset, threat_model="Linf")
+    except Exception as error:  # unknown name, no internet, interrupted download
+        raise CheckpointError(
+            f"could not load RobustBench model {name!r} ({dataset}, Linf): {type(error).__name__}: {error}. "
+            f"Check the name on robustbench.github.io; its weights are downloaded into {model_dir} on first use, "
+            "which needs internet."
+        ) from None
+    path = model_dir / dataset / "Linf" / f"{name}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return net.eval(), path

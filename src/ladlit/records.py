@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ladlit.attacks.outcome import WORST
+
 # Config keys (and key prefixes) that change neither what a run learns nor what it measures:
 # where things are written and read, logging, devices, speed. Resuming may change them, and the
 # report pools runs that differ only in them.
@@ -81,3 +83,14 @@ def best_epoch(history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None
     one on a tie (the epoch whose checkpoint `best.ckpt` is); None if the run never validated."""
     validated = [record for record in history if SELECTS_CHECKPOINT in record]
     return max(validated, key=lambda record: record[SELECTS_CHECKPOINT]) if validated else None
+
+
+def worst_name(attacks: list[str]) -> str:
+    """How the per-example worst case over `attacks` is shown and reported: e.g. `worst(pgd20+cw)`."""
+    return f"{WORST}({'+'.join(attacks)})" if attacks else WORST
+
+
+def evaluation_key(checkpoint: str, kind: str, eps: float | None, n_examples: int) -> str:
+    """e.g. "best.ckpt | pgd20+cw | eps=8/255 | n=5000": checkpoint, what was measured, eps, n."""
+    eps_text = "-" if eps is None else f"{eps * 255:.4g}/255"
+    return f"{checkpoint} | {kind} | eps={eps_text} | n={n_examples}"

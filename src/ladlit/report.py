@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ladlit.evaluation.report import find_runs, summarize
-from ladlit.evaluation.report_files import plot, write_report
+from ladlit.reporting import find_runs, plot, summarize, write_report
 
 
 def parse_reference(text: str | None) -> dict[str, str] | None:

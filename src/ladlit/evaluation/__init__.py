@@ -1,26 +1,22 @@
-"""Evaluation: accuracy under attack, the gradient-masking checklist, the layer-wise robustness
-profile, evaluating a checkpoint and the record of results it adds to, and the report that
-aggregates those records (report.py) and writes its files (report_files.py)."""
+"""Measuring a model: accuracy under attack (`accuracy`), the record of results beside a
+checkpoint (`results`), and the extra evaluations `ladlit.eval` runs through one protocol
+(`extra`): eps sweep, gradient-masking checklist (`sanity`), label-leak probe, layer profile.
+Evaluating a checkpoint end to end is the `ladlit.eval` entry point; reports across runs are
+`ladlit.reporting`."""
 
-from ladlit.evaluation.accuracy import correct, evaluate, first_examples
-from ladlit.evaluation.checkpoint import evaluate_checkpoint, load_model
-from ladlit.evaluation.layer_profile import layer_profile
-from ladlit.evaluation.results import add_evaluations, evaluation_key
-from ladlit.evaluation.sanity import Check, format_report, sanity_report
-from ladlit.records import read_json, write_json
+from ladlit.evaluation.accuracy import ExampleSet, evaluate, first_examples
+from ladlit.evaluation.extra import ExtraEvaluation, Subject
+from ladlit.evaluation.results import add_evaluations
+from ladlit.evaluation.sanity import Check, format_checklist, gradient_masking_checklist
 
 __all__ = [
     "Check",
+    "ExampleSet",
+    "ExtraEvaluation",
+    "Subject",
     "add_evaluations",
-    "correct",
     "evaluate",
-    "evaluate_checkpoint",
-    "evaluation_key",
     "first_examples",
-    "format_report",
-    "layer_profile",
-    "load_model",
-    "read_json",
-    "sanity_report",
-    "write_json",
+    "format_checklist",
+    "gradient_masking_checklist",
 ]

@@ -12,17 +12,21 @@ The input is never perturbed, and r = 0 is the clean accuracy.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ladlit.checks import check_non_negative
 from ladlit.data import to_unit_float
 from ladlit.defenses.hooks import AdjointInjector
 from ladlit.defenses.layerwise import normalize_adjoint
 from ladlit.evaluation.accuracy import first_batches
+from ladlit.evaluation.extra import ExtraEvaluation, Subject
 from ladlit.models import find_residual_blocks
+from ladlit.tables import markdown_table
 
 DEFAULT_SIZES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
 
@@ -62,3 +66,28 @@ def _batch_hits(model: nn.Module, injector: AdjointInjector, x: Tensor, y: Tenso
                 hits[j, k] = (perturbed(x).argmax(1) == y).sum()
             del state.p["out"]
     return hits
+
+
+class LayerProfile(ExtraEvaluation):
+    """`layer_profile` on the evaluated examples, at relative sizes `sizes` (off unless `enabled`)."""
+
+    name = "layer_profile"
+
+    def __init__(self, enabled: bool = False, sizes: Sequence[float] = DEFAULT_SIZES) -> None:
+        self.enabled, self.sizes = enabled, [check_non_negative("sizes", float(r)) for r in sizes]
+
+    def run(self, subject: Subject) -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        profile = layer_profile(subject.net, subject.batches, subject.device, self.sizes, subject.n_examples)
+        return self.entry(subject.n_examples, profile)
+
+    @classmethod
+    def markdown(cls, key: str, entry: Mapping[str, Any]) -> str:
+        profile = entry[cls.name]
+        sizes = list(next(iter(profile.values())))
+        table = [(block, *(f"{100 * accs[r]:.1f}" for r in sizes)) for block, accs in profile.items()]
+        return (
+            f"## Layer profile ({key}): accuracy (%) with one block's output pushed along its adjoint, relative size r\n\n"
+            + markdown_table(["block", *(f"r={r}" for r in sizes)], table, right=range(1, len(sizes) + 1))
+        )

@@ -9,20 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ladlit.attacks import WORST
+from ladlit.evaluation.extra import render
 from ladlit.locks import record_lock
-from ladlit.records import read_json, write_json
+from ladlit.records import read_json, worst_name, write_json
 from ladlit.tables import markdown_table
-
-
-def worst_name(attacks: list[str]) -> str:
-    """How the per-example worst case over `attacks` is shown and reported: e.g. `worst(pgd20+cw)`."""
-    return f"{WORST}({'+'.join(attacks)})" if attacks else WORST
-
-
-def evaluation_key(checkpoint: str, kind: str, eps: float | None, n_examples: int) -> str:
-    """e.g. "best.ckpt | pgd20+cw | eps=8/255 | n=5000": checkpoint, what was measured, eps, n."""
-    eps_text = "-" if eps is None else f"{eps * 255:.4g}/255"
-    return f"{checkpoint} | {kind} | eps={eps_text} | n={n_examples}"
 
 
 def add_evaluations(path: Path, run: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -43,13 +33,14 @@ def _merge_evaluations(path: Path, run: Mapping[str, Any], entries: Mapping[str,
     record["run"] = dict(run) or record.get("run", {})
     record["evaluations"].update({k: dict(v) for k, v in entries.items()})
     write_json(path, record)
-    path.with_suffix(".md").write_text(markdown_report(record))
+    path.with_suffix(".md").write_text(record_markdown(record))
     return record
 
 
-def markdown_report(record: Mapping[str, Any]) -> str:
-    """metrics.md: every number with its checkpoint, eps and number of examples."""
-    rows, extras = [], []
+def record_markdown(record: Mapping[str, Any]) -> str:
+    """metrics.md: every number with its checkpoint, eps and number of examples, then a section
+    per extra evaluation (rendered by its own class, `ladlit.evaluation.extra`)."""
+    rows, sections = [], []
     for key, entry in sorted(record.get("evaluations", {}).items()):
         eps = entry.get("eps")
         eps_text = "-" if eps is None else f"{eps * 255:.4g}/255"
@@ -66,46 +57,10 @@ def markdown_report(record: Mapping[str, Any]) -> str:
                     entry.get("date", "-"),
                 )
             )
-        if entry.get("eps_sweep"):
-            sweep = ", ".join(
-                f"{float(e) * 255:.0f}/255: {100 * a:.1f}%"
-                for e, a in sorted(entry["eps_sweep"].items(), key=lambda kv: float(kv[0]))
-            )
-            extras.append(f"PGD-20 accuracy vs eps ({key}): {sweep}\n")
-        if entry.get("sanity"):
-            checks = [(c["name"], "pass" if c["passed"] else "**FAIL**", c["detail"]) for c in entry["sanity"]]
-            extras.append(
-                f"## Gradient-masking checks ({key})\n\n" + markdown_table(["check", "result", "figures"], checks)
-            )
-        if entry.get("label_leak"):
-            leak = entry["label_leak"]
-            extras.append(
-                f"## Label leak ({key}): the defense's training forward on {entry.get('n_examples', '?')} test images\n\n"
-                + markdown_table(
-                    [
-                        "clean (%)",
-                        "true label: predicts it",
-                        "label shifted: predicts the true one",
-                        "label shifted: predicts the shifted one",
-                    ],
-                    [
-                        tuple(
-                            f"{100 * leak[k]:.1f}"
-                            for k in ("clean", "true_given_true", "true_given_shifted", "shifted_given_shifted")
-                        )
-                    ],
-                    right=range(4),
-                )
-            )
-        if entry.get("layer_profile"):
-            profile = entry["layer_profile"]
-            sizes = list(next(iter(profile.values())))
-            table = [(block, *(f"{100 * accs[r]:.1f}" for r in sizes)) for block, accs in profile.items()]
-            extras.append(
-                f"## Layer profile ({key}): accuracy (%) with one block's output pushed along its adjoint, relative size r\n\n"
-                + markdown_table(["block", *(f"r={r}" for r in sizes)], table, right=range(1, len(sizes) + 1))
-            )
+        section = render(key, entry)
+        if section:
+            sections.append(section)
     head = markdown_table(
         ["checkpoint", "evaluation", "eps", "n", "accuracy (%)", "seconds", "date"], rows, right=(3, 4, 5)
     )
-    return "\n".join([head, *extras])
+    return "\n".join([head, *sections])

@@ -8,13 +8,18 @@ prove masking, but a claim should not be published past one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ladlit.attacks import FGSM, PGD, Attack, Square, correct, worst_case
+from ladlit.checks import check_positive_int
+from ladlit.console import console
+from ladlit.evaluation.accuracy import first_examples
+from ladlit.evaluation.extra import ExtraEvaluation, Subject
 from ladlit.tables import markdown_table
 
 
@@ -27,7 +32,7 @@ class Check:
     detail: str
 
 
-def outcome(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None, seed: int = 0) -> Tensor:
+def seeded_correct(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None, seed: int = 0) -> Tensor:
     """Per-example correctness on (x, y), under `attack` if given, with the attack's randomness seeded."""
     torch.manual_seed(seed)
     return correct(model, x, y, attack)
@@ -35,13 +40,13 @@ def outcome(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None, seed: int = 0) -> float:
     """Accuracy on (x, y), under `attack` if given, with the attack's randomness seeded."""
-    return outcome(model, x, y, attack, seed).float().mean().item()
+    return seeded_correct(model, x, y, attack, seed).float().mean().item()
 
 
 AUTOATTACK_SLACK = 0.01  # AutoAttack may sit this far above the white-box worst case (one point) before it is flagged
 
 
-def sanity_report(
+def gradient_masking_checklist(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
@@ -66,10 +71,10 @@ def sanity_report(
         deterministic = torch.equal(model(x), model(x))
     eps0 = acc(PGD(eps=0.0, steps=5))
     white = [  # (name, per-example outcome): a list, as PGD-20 and PGD-`long_steps` may share a name
-        ("FGSM", outcome(model, x, y, FGSM(eps=eps))),
-        ("PGD-20", outcome(model, x, y, PGD(eps=eps, steps=20))),
-        (f"PGD-{long_steps}", outcome(model, x, y, PGD(eps=eps, steps=long_steps))),
-        (f"PGD-20 x{restarts}", outcome(model, x, y, PGD(eps=eps, steps=20, restarts=restarts))),
+        ("FGSM", seeded_correct(model, x, y, FGSM(eps=eps))),
+        ("PGD-20", seeded_correct(model, x, y, PGD(eps=eps, steps=20))),
+        (f"PGD-{long_steps}", seeded_correct(model, x, y, PGD(eps=eps, steps=long_steps))),
+        (f"PGD-20 x{restarts}", seeded_correct(model, x, y, PGD(eps=eps, steps=20, restarts=restarts))),
     ]
     fgsm, pgd20, pgd_long, pgd_restarts = (hit.float().mean().item() for _, hit in white)
     white_box = worst_case(hit for _, hit in white).float().mean().item()
@@ -122,8 +127,38 @@ def sanity_report(
     return checks
 
 
-def format_report(checks: list[Check]) -> str:
+def format_checklist(checks: list[Check]) -> str:
     """Markdown lines, one per check."""
     return markdown_table(
         ["check", "result", "figures"], [(c.name, "pass" if c.passed else "**FAIL**", c.detail) for c in checks]
     )
+
+
+class Checklist(ExtraEvaluation):
+    """The gradient-masking checklist on the first `n_examples` test examples (0: off); given
+    AutoAttack's per-example outcome from the same evaluation, it checks that too."""
+
+    name = "sanity"
+
+    def __init__(self, n_examples: int = 200) -> None:
+        self.n_examples = n_examples and check_positive_int("n_examples", n_examples)
+
+    def run(self, subject: Subject) -> dict[str, Any] | None:
+        if not self.n_examples:
+            return None
+        x, y = first_examples(subject.batches, min(self.n_examples, subject.n_examples), subject.device)
+        autoattack = subject.outcomes.get("autoattack")
+        checks = gradient_masking_checklist(
+            subject.net,
+            x,
+            y,
+            eps=subject.eps,
+            autoattack=None if autoattack is None else autoattack[: len(y)].to(subject.device),
+        )
+        console.print(format_checklist(checks), highlight=False, soft_wrap=True)
+        return self.entry(len(y), [vars(c) for c in checks], eps=subject.eps)
+
+    @classmethod
+    def markdown(cls, key: str, entry: Mapping[str, Any]) -> str:
+        checks = [Check(**c) for c in entry[cls.name]]
+        return f"## Gradient-masking checks ({key})\n\n" + format_checklist(checks)

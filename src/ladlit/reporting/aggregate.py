@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ladlit.attacks import WORST
-from ladlit.evaluation.results import worst_name
-from ladlit.records import BOOKKEEPING, flatten_config, key_in, read_json
+from ladlit.records import BOOKKEEPING, flatten_config, key_in, read_json, worst_name
 from ladlit.runs import SCHEME_NAMES
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
@@ -277,7 +276,7 @@ def columns(rows: list[Row]) -> list[str]:
     return [a for a in ATTACK_ORDER if a in found] + sorted(found - set(ATTACK_ORDER))
 
 
-def tables(rows: list[Row]) -> dict[tuple, list[Row]]:
+def tables_by_context(rows: list[Row]) -> dict[tuple, list[Row]]:
     """Rows grouped by context (everything but the defense) and eps."""
     grouped: dict[tuple, list[Row]] = defaultdict(list)
     for row in rows:

@@ -1,12 +1,12 @@
 """The report's files: report.md (a table per context, then paired differences), report.csv,
-attacks.png and eps_sweep.png, from the rows `ladlit.evaluation.report` aggregates."""
+attacks.png and eps_sweep.png, from the rows `ladlit.reporting.aggregate` makes."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from ladlit.evaluation.report import (
+from ladlit.reporting.aggregate import (
     Row,
     columns,
     differing_keys,
@@ -14,7 +14,7 @@ from ladlit.evaluation.report import (
     label,
     paired_difference,
     same_examples,
-    tables,
+    tables_by_context,
 )
 from ladlit.tables import markdown_table
 
@@ -48,7 +48,7 @@ CSV_HEADER = [
 
 def write_report(rows: list[Row], out: Path, reference: dict[str, str] | None) -> str:
     """report.md (a table per context, then paired differences) and report.csv; returns the markdown."""
-    grouped = tables(rows)
+    grouped = tables_by_context(rows)
     context_keys = differing_keys([group[0].context for group in grouped.values()])
     parts, csv_rows = [INTRO], []
     for group in grouped.values():
