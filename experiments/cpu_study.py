@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from ladlit.records import best_epoch
+from ladlit.records import best_epoch, has_evaluation, read_json
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results" / "cpu_study"
@@ -129,13 +129,9 @@ def study_seed(
 
 def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int) -> bool:
     """Whether the committed evaluation record already holds this checkpoint's evaluation under
-    these attacks on this many examples (its key as ladlit.eval writes it)."""
-    try:
-        keys = json.loads((result_dir / "checkpoints" / "metrics.json").read_text())["evaluations"]
-    except (OSError, ValueError, KeyError):
-        return False
-    prefix = f"{which}.ckpt | {'+'.join(a for a in attacks.split(',') if a) or 'clean'} | "
-    return any(k.startswith(prefix) and k.endswith(f" | n={n_examples}") for k in keys)
+    these attacks on this many examples."""
+    kind = "+".join(a for a in attacks.split(",") if a) or "clean"
+    return has_evaluation(read_json(result_dir / "checkpoints" / "metrics.json"), f"{which}.ckpt", kind, n_examples)
 
 
 def validation_history(regime: str, arm: str, seed: int = 0) -> list[dict]:

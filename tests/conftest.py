@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny models and batches, config composition, the shared data folder."""
+"""Fixtures the tests share: tiny models and batches, trained runs (session-scoped: trained once
+per test process). Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
@@ -6,22 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import DictConfig
+from helpers import quickstart_config, tiny_net
 
-import ladlit.config
 from ladlit.models import CifarResNet
-
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def tiny_net(seed: int = 0, channels: int = 3, num_classes: int = 10) -> CifarResNet:
-    """Three basic blocks, two of them transitions; eval-ready in milliseconds."""
-    torch.manual_seed(seed)
-    return CifarResNet(
-        num_classes=num_classes, mean=[0.5] * channels, std=[0.25] * channels, depth=8, widths=(8, 16, 32)
-    )
 
 
 @pytest.fixture
@@ -33,20 +21,6 @@ def net() -> CifarResNet:
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     return torch.rand(8, 3, 16, 16, generator=g), torch.randint(0, 10, (8,), generator=g)
-
-
-def compose_config(
-    name: str, overrides: list[str] | tuple[str, ...] = (), output_dir: Path | None = None
-) -> DictConfig:
-    """The real config from conf/ with overrides, data from ../shared/data, runs writing to `output_dir`."""
-    return ladlit.config.compose_config(
-        name, [*overrides, f"data_dir={SHARED_DATA}"], output_dir or REPO / "outputs" / "tests"
-    )
-
-
-def quickstart_config(tmp_path: Path, *overrides: str) -> DictConfig:
-    """The quickstart experiment (digits, tiny net, CPU), writing into tmp_path, CSV logging only."""
-    return compose_config("train", ["experiment=quickstart", "logger=csv", *overrides], output_dir=tmp_path)
 
 
 @pytest.fixture(scope="session")

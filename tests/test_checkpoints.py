@@ -12,10 +12,10 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import compose_config, tiny_net
 from hydra.utils import instantiate
 from torch import nn
 
-from conftest import compose_config, tiny_net
 from ladlit.checkpoints import load_weights, net_state_dict
 from ladlit.errors import CheckpointError, ConfigError
 from ladlit.eval import evaluate_checkpoint

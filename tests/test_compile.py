@@ -9,9 +9,9 @@ import copy
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import quickstart_config, tiny_net
 from torch._dynamo.utils import counters
 
-from conftest import quickstart_config, tiny_net
 from ladlit.defenses import LayerwiseDefense, PGDTraining
 from ladlit.errors import ConfigError
 from ladlit.models import CifarResNet, PreActResNet

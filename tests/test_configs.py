@@ -8,9 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from helpers import CONF, REPO, compose_config
 from hydra.utils import instantiate
-
-from conftest import CONF, REPO, compose_config
 
 GROUPS = {g.name: sorted(p.stem for p in g.glob("*.yaml")) for g in CONF.iterdir() if g.is_dir() and g.name != "hydra"}
 CASES = [(group, option) for group, options in GROUPS.items() for option in options]
@@ -130,7 +129,8 @@ def test_old_base_spellings_name_the_new_one(overrides, message, tmp_path):
 @pytest.mark.parametrize("defense", ["pgd", "lad", "lad_sm"])
 def test_study_configs_run_with_fast_dev_run(experiment, defense, tmp_path):
     """Smoke test of the study protocols on their real data (skipped without ../shared/data)."""
-    from conftest import SHARED_DATA
+    from helpers import SHARED_DATA
+
     from ladlit.train import train
 
     if not (SHARED_DATA / "cifar10-jpeg.tar.gz").is_file():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import quickstart_config
 from torch import nn
 
-from conftest import quickstart_config
 from ladlit.train import train
 
 COMMON = [

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
+from helpers import REPO, compose_config, tiny_net
 
-from conftest import REPO, compose_config, tiny_net
 from ladlit.checkpoints import load_checkpoint, load_weights
 from ladlit.data import JpegTarballDataModule, TorchvisionDataModule
 from ladlit.errors import CheckpointError, ConfigError, DataNotFoundError
@@ -119,10 +119,10 @@ def test_missing_datasets_say_how_to_get_them(tmp_path):
 
 def _truncated_tarball(folder):
     """The toy layout of test_data, cut in the middle of its gzip stream."""
-    from test_data import _make_tarball
+    from helpers import make_tarball
 
     whole = folder / "whole.tar.gz"
-    _make_tarball(whole, n_per_class=30)
+    make_tarball(whole, n_per_class=30)
     cut = folder / "cut.tar.gz"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     whole.unlink()

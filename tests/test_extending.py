@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, compose_config
 
-from conftest import REPO, compose_config
 from ladlit.config import build
 from ladlit.errors import ConfigError
 from ladlit.eval import evaluate_checkpoint

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from helpers import compose_config, quickstart_config, tiny_net
 from torch import Tensor, nn
 
-from conftest import compose_config, quickstart_config, tiny_net
 from ladlit.callbacks import LabelLeakGuard, LabelLeakWarning
 from ladlit.defenses import LayerwiseDefense, PGDTraining
 from ladlit.defenses.leak import label_leak, leak_excess, leak_threshold

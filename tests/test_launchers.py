@@ -8,9 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from helpers import CONF, REPO
 from omegaconf import OmegaConf
-
-from conftest import CONF, REPO
 
 TINY = ["experiment=quickstart", "trainer.fast_dev_run=true"]
 

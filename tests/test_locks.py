@@ -9,7 +9,9 @@ import sys
 import textwrap
 import time
 
-from conftest import REPO
+import pytest
+from helpers import REPO
+
 from ladlit.locks import TRAIN_LOCK
 
 HOLD = """
@@ -22,14 +24,22 @@ with training_lock(Path(sys.argv[1])):
 """
 
 
-def test_a_second_training_in_a_busy_run_directory_is_refused_naming_the_first(tmp_path):
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ([], "pid {pid}"),
+        (["optimizer.lr=-1"], "optimizer: Invalid learning rate"),
+    ],  # refused by the lock; by its config
+    ids=["good config", "bad config"],
+)
+def test_a_second_training_in_a_busy_run_directory_is_refused_and_touches_nothing(tmp_path, overrides, message):
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
         (run / "keep.txt").write_text("the first process's work")
         second = subprocess.run(
-            [sys.executable, "-m", "ladlit.train", "experiment=quickstart", f"hydra.run.dir={run}"],
+            [sys.executable, "-m", "ladlit.train", "experiment=quickstart", f"hydra.run.dir={run}", *overrides],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -39,7 +49,7 @@ def test_a_second_training_in_a_busy_run_directory_is_refused_naming_the_first(t
         holder.kill()
         holder.wait()
     assert second.returncode == 2, second.stderr[-2000:]
-    assert f"pid {holder.pid}" in second.stderr and "Traceback" not in second.stderr
+    assert message.format(pid=holder.pid) in second.stderr and "Traceback" not in second.stderr
     assert (run / "keep.txt").read_text() == "the first process's work"  # nothing of the first's removed
     assert not (run / "checkpoints").exists()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO, quickstart_config
 
-from conftest import REPO, quickstart_config
 from ladlit.errors import ConfigError
 from ladlit.train import train
 

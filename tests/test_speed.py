@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import compose_config, tiny_net
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import compose_config, tiny_net
 from ladlit.data import DigitsDataModule
 from ladlit.data.base import ShardedOrder
 from ladlit.defenses import LayerwiseDefense, PGDTraining

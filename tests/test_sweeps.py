@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from helpers import REPO
 
-from conftest import REPO
 from ladlit.sweeps import PruneAgainstSiblings, outcome
 
 optuna = pytest.importorskip("optuna")
@@ -103,7 +103,7 @@ def test_a_leaking_trial_is_pruned_at_once_and_counted_as_leaking():
 
 
 def test_the_report_leaves_pruned_trials_out_with_a_note(tmp_path):
-    from test_report import PGD, write_run
+    from helpers import PGD, write_run
 
     from ladlit.reporting.aggregate import find_runs
 

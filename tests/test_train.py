@@ -7,8 +7,8 @@ import json
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import quickstart_config
 
-from conftest import quickstart_config
 from ladlit.train import OBJECTIVE, train
 
 

@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ladlit.attacks.outcome import WORST
 
@@ -94,3 +94,60 @@ def evaluation_key(checkpoint: str, kind: str, eps: float | None, n_examples: in
     """e.g. "best.ckpt | pgd20+cw | eps=8/255 | n=5000": checkpoint, what was measured, eps, n."""
     eps_text = "-" if eps is None else f"{eps * 255:.4g}/255"
     return f"{checkpoint} | {kind} | eps={eps_text} | n={n_examples}"
+
+
+def has_evaluation(record: Mapping[str, Any] | None, checkpoint: str, kind: str, n_examples: int | None = None) -> bool:
+    """Whether an evaluation record holds `kind` ("pgd20+cw", "clean", "sanity", ...) measured on
+    `checkpoint` ("best.ckpt"), on `n_examples` examples if given, at any eps."""
+    for key in (record or {}).get("evaluations", {}):
+        parts = key.split(" | ")
+        if (
+            len(parts) == 4
+            and parts[:2] == [checkpoint, kind]
+            and n_examples in (None, int(parts[3].removeprefix("n=")))
+        ):
+            return True
+    return False
+
+
+# The schema of the records, for readers and type checkers; every field may be missing in a record
+# written by an older version, so readers use .get().
+class EvaluationEntry(TypedDict, total=False):
+    """One evaluation in a checkpoint's record (`evaluations[evaluation_key(...)]`)."""
+
+    checkpoint: str  # file name, e.g. "best.ckpt"
+    device: str
+    date: str
+    eps: float  # absent where no budget applies (eps sweep, layer profile)
+    n_examples: int
+    accuracy: dict[str, float]  # "clean", each attack, and "worst" over two or more
+    seconds: dict[str, float]
+    attacks: dict[str, str]  # name -> the attack's repr (its settings)
+    examples: dict[str, Any]  # which test examples: split, first n, sha1 of images and labels
+    worst_of: list[str]  # the attacks "worst" covers
+    evaluation: str  # an extra evaluation's class (ladlit.evaluation.extra); its result under its name
+
+
+class EvaluationRecord(TypedDict, total=False):
+    """checkpoints/metrics.json: what `ladlit.eval` adds to, beside the checkpoints."""
+
+    run: dict[str, Any]  # ladlit.runs.describe_run of the run's config
+    evaluations: dict[str, EvaluationEntry]
+
+
+class RunRecord(TypedDict, total=False):
+    """<run>/metrics.json as `ladlit.train` writes it, beside its test metrics ("test/acc_<attack>")."""
+
+    run: dict[str, Any]
+    best_checkpoint: str | None  # relative to the run directory
+    test_examples: int | None
+    finished: bool
+    fast_dev_run: bool
+    epochs: int
+    train_seconds_per_epoch: float | None
+    wall_seconds: float
+    device: str
+    date: str
+    history: list[dict[str, float]]  # one record per epoch (EpochHistory)
+    pruned: str | None  # why a sweep pruned it
+    config: dict[str, Any]  # the resolved config

@@ -32,7 +32,7 @@ from ladlit.errors import ConfigError, LadlitError
 from ladlit.locks import RunDirectoryBusyError, training_lock
 from ladlit.loggers import build_loggers
 from ladlit.module import AdversarialTraining
-from ladlit.records import SELECTS_CHECKPOINT, best_epoch, write_json
+from ladlit.records import SELECTS_CHECKPOINT, RunRecord, best_epoch, write_json
 from ladlit.resume import discard_empty_run_dir, resume_checkpoint
 from ladlit.runs import describe_run, device_name
 from ladlit.tables import accuracy_table
@@ -165,7 +165,7 @@ def run_record(
     best_path: str,
     out_dir: Path,
     seconds: float,
-) -> dict[str, Any]:
+) -> RunRecord:
     """What metrics.json says about the run besides its test accuracies (paths relative to the run)."""
     test_set = getattr(datamodule, "test_set", None)  # unset in this process under ddp_spawn
     return {

@@ -1,7 +1,7 @@
 """Single-threaded worker processes for attacks that split a batch.
 
 Two 1-thread processes on two cores attack small batches faster than one 2-thread process
-(experiments/RESULTS.md 4.3). Workers are fresh interpreters (`python -m ladlit.attacks.worker`)
+(experiments/RESULTS.md 4.3). Workers are fresh interpreters (`python -c 'from ladlit.attacks.worker import main; main()'`)
 that read calls from a pipe and keep what a call stores in `STATE` for the next one (the model,
 sent once). Fresh interpreters need no `if __name__ == "__main__"` guard in the caller's script,
 as multiprocessing's spawn would, and inherit no OpenMP state, as a fork would.
@@ -28,7 +28,8 @@ class WorkerPool:
 
     def __init__(self, n: int) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-        command = [sys.executable, "-m", "ladlit.attacks.worker"]
+        # -c, not -m: the package imports this module first, and runpy would warn about running it again
+        command = [sys.executable, "-c", "from ladlit.attacks.worker import main; main()"]
         self.processes = [
             subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(n)
         ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import compose_config, tiny_net
 
-from conftest import compose_config, tiny_net
 from ladlit.config import build
 from ladlit.evaluation.extra import EVALUATION, ExtraEvaluation, Subject, render
 from ladlit.evaluation.results import record_markdown

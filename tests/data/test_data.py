@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers import SHARED_DATA, make_tarball
 
-from conftest import SHARED_DATA
 from ladlit.data import DigitsDataModule, JpegTarballDataModule
 from ladlit.data.augment import random_crop, random_hflip
 
@@ -42,20 +38,8 @@ def test_digits_split_and_scale():
     assert set(y.tolist()) == set(range(10))
 
 
-def _make_tarball(path, n_per_class=3):
-    with tarfile.open(path, "w:gz") as tar:
-        for split in ("test", "train"):  # unsorted on purpose
-            for label, cls in enumerate(["cat", "airplane"]):
-                for i in range(n_per_class):
-                    buf = io.BytesIO()
-                    Image.fromarray(np.full((4, 4, 3), 40 * label + i, np.uint8)).save(buf, format="PNG")
-                    info = tarfile.TarInfo(f"{split}/{cls}/{i:04d}.png")
-                    info.size = len(buf.getvalue())
-                    tar.addfile(info, io.BytesIO(buf.getvalue()))
-
-
 def test_tarball_decodes_labels_with_their_images_interleaved_and_caches(tmp_path):
-    _make_tarball(tmp_path / "toy.tar.gz", n_per_class=20)
+    make_tarball(tmp_path / "toy.tar.gz", n_per_class=20)
     dm = JpegTarballDataModule(
         path=str(tmp_path / "toy.tar.gz"),
         cache_dir=str(tmp_path / "cache"),
@@ -154,3 +138,27 @@ def test_piecewise_lr_drops_at_its_milestones():
         opt.step()
         schedule.step()
     assert lrs == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+
+
+def test_archive_is_decoded_once_in_prepare_data(tmp_path, monkeypatch):
+    import ladlit.data.sources as sources
+    from ladlit.data import JpegTarballDataModule
+
+    make_tarball(tmp_path / "toy.tar.gz")
+    make = lambda: JpegTarballDataModule(
+        path=str(tmp_path / "toy.tar.gz"),
+        cache_dir=str(tmp_path / "cache"),
+        classes=["airplane", "cat"],
+        num_classes=2,
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+    )
+    make().prepare_data()  # what Lightning runs once per node
+
+    def no_second_decode(*args, **kwargs):
+        raise AssertionError("decoded again in setup")
+
+    monkeypatch.setattr(sources, "decode_members", no_second_decode)
+    dm = make()  # another rank
+    dm.setup("fit")
+    assert len(dm.train_set) == 6

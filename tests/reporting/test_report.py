@@ -10,68 +10,12 @@ import json
 import math
 
 import pytest
+from helpers import PGD, compose_config, lad, quickstart_config, write_eval, write_run
 
-from conftest import compose_config, quickstart_config
 from ladlit.eval import evaluate_checkpoint
 from ladlit.report import main as report_main
 from ladlit.reporting.aggregate import find_runs, summarize
 from ladlit.train import train
-
-PGD = {"_target_": "ladlit.defenses.PGDTraining", "eps": 0.03, "steps": 5}
-
-
-def lad(eta: float, scheme: str = "lie_trotter") -> dict:
-    return {
-        "_target_": "ladlit.defenses.LayerwiseDefense",
-        "scheme": scheme,
-        "eta": eta,
-        "normalize": "rms",
-        "base": PGD,
-    }
-
-
-def write_run(root, name, seed, defense, clean, pgd20, subset=8192, n=5000, **train_extra):
-    """A finished run's metrics.json as `ladlit.train` writes it."""
-    layerwise = "Layerwise" in defense["_target_"]
-    run = {
-        "base": "pgd",
-        "scheme": defense.get("scheme", "-") if layerwise else "-",
-        "eta": defense.get("eta", "-"),
-        "seed": seed,
-        "eps": 0.03,
-        "dataset": "cifar10_jpeg",
-        "model": "resnet20",
-    }
-    config = {
-        "seed": seed,
-        "eps": 0.03,
-        "defense": defense,
-        "dataset": {"train_subset": subset, "path": f"/data/{seed}"},
-        "trainer": {"max_epochs": 10},
-        "output_dir": f"/out/{name}",
-    }
-    data = {
-        "test/acc_clean": clean,
-        "test/acc_pgd20": pgd20,
-        "run": run,
-        "config": config,
-        "finished": True,
-        "fast_dev_run": False,
-        "best_checkpoint": "checkpoints/best.ckpt",
-        "test_examples": n,
-        **train_extra,
-    }
-    path = root / name
-    path.mkdir(parents=True)
-    (path / "metrics.json").write_text(json.dumps(data))
-    return path
-
-
-def write_eval(run_dir, entries):
-    """checkpoints/metrics.json as `ladlit.eval` writes it."""
-    (run_dir / "checkpoints").mkdir(exist_ok=True)
-    record = {"run": {}, "evaluations": {f"k{i}": {"date": "2026-11-26", **e} for i, e in enumerate(entries)}}
-    (run_dir / "checkpoints" / "metrics.json").write_text(json.dumps(record))
 
 
 def rows_by_label(tmp_path, *extra):

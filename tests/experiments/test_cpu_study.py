@@ -6,8 +6,7 @@ import importlib.util
 import json
 
 import pytest
-
-from conftest import REPO
+from helpers import REPO
 
 spec = importlib.util.spec_from_file_location("cpu_study", REPO / "experiments" / "cpu_study.py")
 cpu_study = importlib.util.module_from_spec(spec)

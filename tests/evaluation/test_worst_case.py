@@ -8,7 +8,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from test_report import PGD, write_eval, write_run
+from helpers import PGD, write_eval, write_run
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 

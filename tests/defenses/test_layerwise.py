@@ -8,9 +8,9 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import tiny_net
 from torch import nn
 
-from conftest import tiny_net
 from ladlit.defenses import TRADES, EpochEnd, LayerwiseDefense, PGDTraining
 from ladlit.defenses.hooks import AdjointInjector
 from ladlit.defenses.layerwise import normalize_adjoint
@@ -232,7 +232,8 @@ def test_every_model_family_trains_with_both_schemes(make, scheme):
 
 
 def test_warns_once_when_the_perturbation_stops_learning(tmp_path):
-    from conftest import quickstart_config
+    from helpers import quickstart_config
+
     from ladlit.defenses.layerwise import LearningStalledWarning
     from ladlit.train import train
 
@@ -407,7 +408,8 @@ def test_each_fresh_copy_is_hooked_itself_even_at_a_freed_copys_address(batch):
 
 def test_every_epoch_end_reaches_the_defense_and_through_lad_its_base(tmp_path, monkeypatch):
     """One hook, one record per epoch: the epoch, the optimizer steps so far, the epoch's mean loss."""
-    from conftest import quickstart_config
+    from helpers import quickstart_config
+
     from ladlit.train import train
 
     seen: list[EpochEnd] = []

@@ -8,9 +8,9 @@ import os
 
 import pytest
 import torch
+from helpers import tiny_net
 from torch import nn
 
-from conftest import tiny_net
 from ladlit.attacks import AutoAttack
 from ladlit.attacks.autoattack import worker_slices
 from ladlit.attacks.fast_forward import attack_forward

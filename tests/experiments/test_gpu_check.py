@@ -7,8 +7,7 @@ import os
 import subprocess
 
 import pytest
-
-from conftest import REPO
+from helpers import REPO
 
 
 @pytest.mark.timeout(900)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 
-from conftest import REPO, quickstart_config
+from helpers import REPO, quickstart_config
+
 from ladlit.train import train
 
 spec = importlib.util.spec_from_file_location("label_leak", REPO / "experiments" / "label_leak.py")

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import compose_config, quickstart_config, tiny_net
 from hydra.utils import instantiate
 from torch import nn
 
-from conftest import compose_config, quickstart_config, tiny_net
 from ladlit.callbacks import CatastrophicOverfitting, CatastrophicOverfittingWarning, collapsed_epochs
 from ladlit.defenses import FGSMRS, LayerwiseDefense
 from ladlit.train import train

@@ -7,8 +7,8 @@ import importlib.util
 
 import pytest
 import torch
+from helpers import REPO, quickstart_config
 
-from conftest import REPO, quickstart_config
 from ladlit.train import train
 
 pytest.importorskip("pyautoattack", reason="the reference AutoAttack is not installed: pip install -e '.[compare]'")

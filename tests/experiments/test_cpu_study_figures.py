@@ -7,8 +7,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-from conftest import REPO
 from ladlit.reporting.aggregate import Run
 
 spec = importlib.util.spec_from_file_location("cpu_study_figures", REPO / "experiments" / "cpu_study_figures.py")
