@@ -116,3 +116,24 @@ def make_tarball(path, n_per_class=3):
                     info = tarfile.TarInfo(f"{split}/{cls}/{i:04d}.png")
                     info.size = len(buf.getvalue())
                     tar.addfile(info, io.BytesIO(buf.getvalue()))
+
+
+def run_cli(tool: str, args: list[str], monkeypatch, cwd: Path = REPO) -> tuple[int, str]:
+    """`python -m ladlit.<tool> <args>` run in this process (the imports are paid once per test
+    process, not per call): its exit code and what it printed. The tests that need a real process
+    (exit status of the interpreter, locks between processes, launchers) start one."""
+    import contextlib
+    import importlib
+    import sys
+
+    main = importlib.import_module(f"ladlit.{tool}").main
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [f"ladlit.{tool}", *args])
+    monkeypatch.setenv("COLUMNS", "120")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        try:
+            code = main(args) if tool == "report" else main()
+        except SystemExit as exit_:
+            code = exit_.code
+    return (code or 0) if isinstance(code, int) or code is None else 1, printed.getvalue()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
-from helpers import CONF, REPO, compose_config
+from helpers import CONF, REPO, compose_config, run_cli
 from hydra.utils import instantiate
 
 GROUPS = {g.name: sorted(p.stem for p in g.glob("*.yaml")) for g in CONF.iterdir() if g.is_dir() and g.name != "hydra"}
@@ -42,23 +41,12 @@ def test_eval_config_composes_with_several_attacks():
 
 
 @pytest.mark.parametrize("defense", ["none", "pgd", "trades", "lad", "lad_sm", "lad_sm defense@defense.base=trades"])
-def test_cli_fast_dev_run(defense, tmp_path):
+def test_cli_fast_dev_run(defense, tmp_path, monkeypatch):
     """Smoke test of the command line per defense; the run is recorded as a fast_dev_run."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "ladlit.train",
-        "experiment=quickstart",
-        *f"defense={defense}".split(),
-        "trainer.fast_dev_run=true",
-        "train_attack_steps=2",
-        f"hydra.run.dir={tmp_path}",
-    ]
-    result = subprocess.run(
-        cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"}
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "pgd20" in result.stdout + result.stderr
+    args = ["experiment=quickstart", *f"defense={defense}".split(), "trainer.fast_dev_run=true", "train_attack_steps=2"]
+    code, printed = run_cli("train", [*args, f"hydra.run.dir={tmp_path}"], monkeypatch)
+    assert code == 0, printed[-3000:]
+    assert "pgd20" in printed
     assert json.loads((tmp_path / "metrics.json").read_text())["fast_dev_run"] is True  # the report leaves it out
 
 
@@ -118,10 +106,9 @@ def test_base_defense_is_a_config_node_of_its_own():
         (["defense=lad", "defense.steps=3"], "defense.base.steps=3"),
     ],
 )
-def test_old_base_spellings_name_the_new_one(overrides, message, tmp_path):
-    cmd = [sys.executable, "-m", "ladlit.train", *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+def test_old_base_spellings_name_the_new_one(overrides, message, tmp_path, monkeypatch):
+    code, printed = run_cli("train", [*overrides, f"hydra.run.dir={tmp_path / 'run'}"], monkeypatch)
+    assert code == 2 and message in printed and "Traceback" not in printed
     assert not (tmp_path / "run").exists()
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from helpers import REPO, compose_config, tiny_net
+from helpers import REPO, compose_config, run_cli, tiny_net
 
 from ladlit.checkpoints import load_checkpoint, load_weights
 from ladlit.data import JpegTarballDataModule, TorchvisionDataModule
@@ -84,10 +84,9 @@ def test_cli_reports_bad_value_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_cli_unknown_option_is_hydras_message(tmp_path):
-    cmd = [sys.executable, "-m", "ladlit.train", "defense=nonsense", f"hydra.run.dir={tmp_path}"]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0 and "Could not find 'defense/nonsense'" in result.stderr
+def test_cli_unknown_option_is_hydras_message(tmp_path, monkeypatch):
+    code, printed = run_cli("train", ["defense=nonsense", f"hydra.run.dir={tmp_path}"], monkeypatch)
+    assert code != 0 and "Could not find 'defense/nonsense'" in printed
 
 
 def test_corrupt_checkpoint(tmp_path):
@@ -103,10 +102,9 @@ def test_mismatched_checkpoint_lists_the_keys():
         load_weights(tiny_net(num_classes=10), state, source="run.ckpt")
 
 
-def test_cli_eval_of_missing_checkpoint(tmp_path):
-    cmd = [sys.executable, "-m", "ladlit.eval", f"ckpt={tmp_path}/nope.ckpt"]
-    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+def test_cli_eval_of_missing_checkpoint(tmp_path, monkeypatch):
+    code, printed = run_cli("eval", [f"ckpt={tmp_path}/nope.ckpt"], monkeypatch, tmp_path)
+    assert code == 2 and "does not exist" in printed and "Traceback" not in printed
     assert list(tmp_path.iterdir()) == []  # nothing written where it was run (no Hydra eval.log)
 
 
@@ -207,19 +205,16 @@ def _truncated_metrics(folder):
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_gives_one_message_exit_2_and_writes_nothing(case, tmp_path):
+def test_bad_input_gives_one_message_exit_2_and_writes_nothing(case, tmp_path, monkeypatch):
     tool, make_args, message = BAD_INPUTS[case]
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     args = make_args(inputs)
     before = sorted(p for p in tmp_path.rglob("*"))
     run_dir = tmp_path / "run"
-    module = {
-        "train": ["-m", "ladlit.train", f"hydra.run.dir={run_dir}"],
-        "eval": ["-m", "ladlit.eval"],
-        "report": ["-m", "ladlit.report"],
-    }[tool]
-    result = subprocess.run([sys.executable, *module, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    code, printed = run_cli(
+        tool, [f"hydra.run.dir={run_dir}", *args] if tool == "train" else args, monkeypatch, tmp_path
+    )
+    assert code == 2, printed[-2000:]
+    assert message in printed and "Traceback" not in printed, printed[-2000:]
     assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written: no run directory, no cache, no results

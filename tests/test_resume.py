@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import REPO, quickstart_config
+from helpers import quickstart_config, run_cli
 
 from ladlit.errors import ConfigError
 from ladlit.train import train
@@ -47,22 +45,10 @@ def test_rerun_with_another_config_stops_naming_the_keys_and_touches_nothing(fin
     assert _files(finished_run) == before
 
 
-def test_the_cli_says_it_in_one_message(finished_run):
-    cmd = [
-        sys.executable,
-        "-m",
-        "ladlit.train",
-        "experiment=quickstart",
-        "defense=trades",
-        *SHORT,
-        f"hydra.run.dir={finished_run}",
-    ]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert (
-        result.returncode == 2
-        and "was trained with another config" in result.stderr
-        and "Traceback" not in result.stderr
-    )
+def test_the_cli_says_it_in_one_message(finished_run, monkeypatch):
+    args = ["experiment=quickstart", "defense=trades", *SHORT, f"hydra.run.dir={finished_run}"]
+    code, printed = run_cli("train", args, monkeypatch)
+    assert code == 2 and "was trained with another config" in printed and "Traceback" not in printed
 
 
 def test_a_finished_run_is_extended_only_to_more_epochs_and_its_results_kept(finished_run):
@@ -94,11 +80,10 @@ def test_a_moved_or_copied_run_resumes_with_its_own_checkpoints(finished_run, tm
     assert metrics["test/acc_clean"] >= 0.0
 
 
-def test_an_early_config_error_leaves_no_run_directory(tmp_path):
+def test_an_early_config_error_leaves_no_run_directory(tmp_path, monkeypatch):
     run = tmp_path / "new-run"
-    cmd = [sys.executable, "-m", "ladlit.train", "experiment=quickstart", "defense.eps=3", f"hydra.run.dir={run}"]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "defense.eps must be in [0, 1]" in result.stderr
+    code, printed = run_cli("train", ["experiment=quickstart", "defense.eps=3", f"hydra.run.dir={run}"], monkeypatch)
+    assert code == 2 and "defense.eps must be in [0, 1]" in printed
     assert not run.exists()
 
 
