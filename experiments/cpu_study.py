@@ -20,7 +20,6 @@ checkpoints are only needed for evaluations not yet made.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from ladlit.records import best_epoch, has_evaluation, read_json
+from ladlit.records import SELECTS_CHECKPOINT, best_epoch, has_evaluation, read_json
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results" / "cpu_study"
@@ -68,10 +67,7 @@ def commit(paths: list[Path], message: str) -> None:
 
 
 def finished(metrics: Path) -> bool:
-    try:
-        return bool(json.loads(metrics.read_text()).get("finished"))
-    except (OSError, ValueError):
-        return False
+    return bool((read_json(metrics) or {}).get("finished"))
 
 
 def study_seed(
@@ -137,8 +133,8 @@ def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int) -> bo
 def validation_history(regime: str, arm: str, seed: int = 0) -> list[dict]:
     """The validated epochs of a committed run (empty if it is not committed)."""
     metrics = RESULTS / regime / arm / f"seed{seed}" / "metrics.json"
-    history = json.loads(metrics.read_text())["history"] if metrics.is_file() else []
-    return [r for r in history if "val/robust_acc" in r]
+    history = (read_json(metrics) or {}).get("history") or []
+    return [r for r in history if SELECTS_CHECKPOINT in r]
 
 
 def chosen_eta(regime: str, defense: str, grid: list[str], extra: list[str] = ()) -> str:

@@ -9,10 +9,11 @@ and the last epoch's training-forward accuracy (a leaking run's climbs above its
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
+
+from ladlit.records import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,7 +41,7 @@ def main() -> None:
                 ]
                 cmd += [f"seed={seed}", *args.overrides, f"hydra.run.dir={run}"]
                 subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
-            history = json.loads((run / "metrics.json").read_text())["history"]
+            history = (read_json(run / "metrics.json") or {}).get("history") or []
             flagged = [r["epoch"] + 1 for r in history if r.get("val/leaking")]
             clean = [100 * r["val/acc_clean"] for r in history]
             print(
