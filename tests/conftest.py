@@ -47,11 +47,18 @@ def trained_digits_net():
 
 
 @pytest.fixture(scope="session")
-def quickstart_run(tmp_path_factory) -> Path:
-    """A quickstart run directory trained once per session (1 epoch of 2 batches, 1 PGD step), for
-    tests that evaluate a real checkpoint. Evaluations add to its record: check your own keys."""
+def trained_quickstart_run(tmp_path_factory) -> Path:
+    """A quickstart run directory trained once per test process (1 epoch of 2 batches, 1 PGD step)."""
     from ladlit.train import train
 
     run = tmp_path_factory.mktemp("quickstart_run")
     train(quickstart_config(run, "trainer.max_epochs=1", "train_attack_steps=1", "trainer.limit_train_batches=2"))
     return run
+
+
+@pytest.fixture
+def quickstart_run(trained_quickstart_run, tmp_path) -> Path:
+    """A copy of the session's trained quickstart run for one test to evaluate and write into."""
+    import shutil
+
+    return Path(shutil.copytree(trained_quickstart_run, tmp_path / "quickstart_run"))

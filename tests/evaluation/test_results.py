@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-from helpers import compose_config, quickstart_config
+from helpers import compose_config
 
 from ladlit.eval import evaluate_checkpoint
-from ladlit.train import train
 
 
-def test_evaluations_add_up_and_never_erase_each_other(tmp_path):
-    train(quickstart_config(tmp_path, "trainer.max_epochs=1", "train_attack_steps=1", "trainer.limit_train_batches=2"))
+def test_evaluations_add_up_and_never_erase_each_other(quickstart_run):
+    tmp_path = quickstart_run
 
     def evaluate(*overrides):
         return evaluate_checkpoint(
