@@ -38,16 +38,21 @@ def test_digits_split_and_scale():
     assert set(y.tolist()) == set(range(10))
 
 
-def test_tarball_decodes_labels_with_their_images_interleaved_and_caches(tmp_path):
-    make_tarball(tmp_path / "toy.tar.gz", n_per_class=20)
-    dm = JpegTarballDataModule(
-        path=str(tmp_path / "toy.tar.gz"),
-        cache_dir=str(tmp_path / "cache"),
+def toy_data_module(folder):
+    """The data module of make_tarball's two-class archive in `folder`."""
+    return JpegTarballDataModule(
+        path=str(folder / "toy.tar.gz"),
+        cache_dir=str(folder / "cache"),
         classes=["airplane", "cat"],
         num_classes=2,
         mean=[0.5] * 3,
         std=[0.5] * 3,
     )
+
+
+def test_tarball_decodes_labels_with_their_images_interleaved_and_caches(tmp_path):
+    make_tarball(tmp_path / "toy.tar.gz", n_per_class=20)
+    dm = toy_data_module(tmp_path)
     arrays = dm.load()
     assert arrays.x_train.shape == (40, 4, 4, 3)
     # airplane = 0 as given; each image keeps its label (pixel value 40 * folder index + i)
@@ -142,17 +147,9 @@ def test_piecewise_lr_drops_at_its_milestones():
 
 def test_archive_is_decoded_once_in_prepare_data(tmp_path, monkeypatch):
     import ladlit.data.sources as sources
-    from ladlit.data import JpegTarballDataModule
 
     make_tarball(tmp_path / "toy.tar.gz")
-    make = lambda: JpegTarballDataModule(
-        path=str(tmp_path / "toy.tar.gz"),
-        cache_dir=str(tmp_path / "cache"),
-        classes=["airplane", "cat"],
-        num_classes=2,
-        mean=[0.5] * 3,
-        std=[0.5] * 3,
-    )
+    make = lambda: toy_data_module(tmp_path)
     make().prepare_data()  # what Lightning runs once per node
 
     def no_second_decode(*args, **kwargs):
