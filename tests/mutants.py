@@ -32,6 +32,13 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
+        "a refused start deletes the whole folder, the user's own files with it",
+        "src/ladlit/resume.py",
+        "out_dir.rmdir()  # only if empty",
+        "shutil.rmtree(out_dir)",
+        ("tests/test_resume.py",),
+    ),
+    Mutant(
         "has_evaluation ignores the checkpoint (the study would skip last.ckpt once best.ckpt is evaluated)",
         "src/ladlit/records.py",
         "parts[:2] == [checkpoint, kind]",

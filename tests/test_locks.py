@@ -12,7 +12,7 @@ import time
 import pytest
 from helpers import REPO
 
-from ladlit.locks import TRAIN_LOCK
+from ladlit.locks import TRAIN_LOCK, TRAIN_OWNER
 
 HOLD = """
 import sys, time
@@ -51,6 +51,7 @@ def test_a_second_training_in_a_busy_run_directory_is_refused_and_touches_nothin
     assert second.returncode == 2, second.stderr[-2000:]
     assert message.format(pid=holder.pid) in second.stderr and "Traceback" not in second.stderr
     assert (run / "keep.txt").read_text() == "the first process's work"  # nothing of the first's removed
+    assert (run / TRAIN_OWNER).exists()  # nor its claim on the directory
     assert not (run / "checkpoints").exists()
 
 

@@ -102,3 +102,12 @@ def test_resume_and_report_share_one_list_of_bookkeeping_keys():
     )
     with pytest.raises(ConfigError, match="dataset.batch_size: 128 -> 64"):
         check_same_config(stored, {**stored, "dataset": {"eval_batch_size": 256, "batch_size": 64}}, Path("run"))
+
+
+def test_a_refused_start_in_a_folder_with_other_files_removes_only_what_it_wrote(tmp_path, monkeypatch):
+    run = tmp_path / "notes-and-runs"
+    run.mkdir()
+    (run / "notes.txt").write_text("the user's own file")
+    code, printed = run_cli("train", ["experiment=quickstart", "defense.eps=3", f"hydra.run.dir={run}"], monkeypatch)
+    assert code == 2 and "defense.eps must be in [0, 1]" in printed
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]  # Hydra's train.log and the lock are gone

@@ -10,6 +10,7 @@ are kept as metrics.<epochs>epochs.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 
 from ladlit.checkpoints import find_checkpoint, load_checkpoint, load_weights, net_state_dict
 from ladlit.errors import CheckpointError, ConfigError
+from ladlit.locks import TRAIN_LOCK, TRAIN_OWNER
 from ladlit.records import BOOKKEEPING, flatten_config, key_in
 
 # config keys (and key prefixes) that may differ between a run and its resumption: bookkeeping,
@@ -93,10 +95,22 @@ def keep_finished_results(out_dir: Path, run_config: Mapping[str, Any]) -> None:
     os.replace(metrics, out_dir / f"metrics.{epochs}epochs.json")
 
 
+# What a start writes before it has results: Hydra's log, the saved config, the lock, logger
+# folders, an empty checkpoint folder
+START_LEFTOVERS = ("train.log", ".hydra", TRAIN_LOCK, TRAIN_OWNER, "csv", "tensorboard", "wandb", "checkpoints")
+
+
 def discard_empty_run_dir(out_dir: Path) -> None:
-    """Remove a run directory that a failed start left without results: no checkpoint and no
-    metrics, only logs and configs (a run with results is never touched)."""
-    if not out_dir.is_dir():
+    """Remove what a failed start left in `out_dir`, and the directory if nothing else is in it.
+    A run with results (a checkpoint or metrics) is never touched, nor any file a start does not
+    write: a directory the user had filled keeps its files."""
+    if not out_dir.is_dir() or any(out_dir.rglob("*.ckpt")) or any(out_dir.rglob("metrics*.json")):
         return
-    if not any(out_dir.rglob("*.ckpt")) and not any(out_dir.rglob("metrics*.json")):
-        shutil.rmtree(out_dir, ignore_errors=True)
+    for name in START_LEFTOVERS:
+        leftover = out_dir / name
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        elif leftover.exists():
+            leftover.unlink()
+    with contextlib.suppress(OSError):
+        out_dir.rmdir()  # only if empty
