@@ -40,3 +40,26 @@ def test_profile_pushes_uphill_and_leaves_the_model_unhooked(trained_digits_net)
     with torch.no_grad():
         random_acc = (net.head(net.blocks[2:](h + 0.5 * noise)).argmax(1) == y).float().mean().item()
     assert uphill < random_acc - 0.1
+
+
+def test_ladlit_eval_records_and_renders_it(quickstart_run):
+    from helpers import compose_config
+
+    from ladlit.eval import evaluate_checkpoint
+
+    cfg = compose_config(
+        "eval",
+        [
+            f"ckpt={quickstart_run}",
+            "attack=[]",
+            "n_examples=16",
+            "sanity_examples=0",
+            "eps_sweep=[]",
+            "layer_profile=true",
+            "layer_profile_sizes=[0.0,0.5]",
+        ],
+    )
+    entries = evaluate_checkpoint(cfg)
+    (entry,) = [e for k, e in entries.items() if "| layer_profile |" in k]
+    assert entry["n_examples"] == 16 and set(entry["layer_profile"]["block00"]) == {"0.0", "0.5"}
+    assert "## Layer profile" in (quickstart_run / "checkpoints" / "metrics.md").read_text()
