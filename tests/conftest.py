@@ -62,3 +62,26 @@ def quickstart_run(trained_quickstart_run, tmp_path) -> Path:
     import shutil
 
     return Path(shutil.copytree(trained_quickstart_run, tmp_path / "quickstart_run"))
+
+
+# pytest-xdist (`make test`) hands out whole files in collection order; the longest go first so
+# that both workers finish together instead of one running a long file alone at the end.
+LONGEST_FIRST = (
+    "attacks/test_autoattack_reference.py",
+    "test_configs.py",
+    "test_launchers.py",
+    "test_compile.py",
+    "test_train.py",
+    "test_ddp.py",
+    "experiments/test_gpu_check.py",
+    "test_sweeps.py",
+    "defenses/test_layerwise.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    tests = Path(__file__).parent
+    items.sort(
+        key=lambda item: rank.get(item.path.relative_to(tests).as_posix(), len(rank))
+    )  # stable: order within a file kept
