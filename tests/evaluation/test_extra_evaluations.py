@@ -66,3 +66,8 @@ def test_a_run_entry_names_its_class_so_a_later_process_renders_it():
     entry = configured()["layer_profile"].run(subject)
     assert entry[EVALUATION] == "ladlit.evaluation.layer_profile.LayerProfile" and entry["n_examples"] == 4
     assert "## Layer profile (k)" in render("k", entry)
+
+
+def test_an_entry_of_a_class_that_does_not_import_here_still_renders():
+    entry = {EVALUATION: "somebody.elses.Evaluation", "n_examples": 8, "elses": {"x": 1}}
+    assert "`somebody.elses.Evaluation`, which does not import here" in record_markdown({"evaluations": {"k": entry}})
