@@ -20,32 +20,24 @@ def test_console_scripts_are_installed_and_answer_help(tool, monkeypatch):
     assert code == 0 and ("Powered by Hydra" in printed or "usage" in printed)
 
 
-def test_an_installed_command_runs_as_its_own_process():
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "ladlit-report"), "--help"], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0 and "usage" in result.stdout
-
-
-def test_redirected_training_prints_a_plain_line_per_epoch_into_train_log(tmp_path):
+def test_an_installed_command_refuses_a_bad_value_as_its_own_process_with_exit_2(tmp_path):
+    """The interpreter's own exit status and stderr (the in-process tests see `main`'s)."""
     run = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "ladlit.train",
-        "experiment=quickstart",
-        "trainer.max_epochs=2",
-        "train_attack_steps=1",
-        f"hydra.run.dir={run}",
-    ]
-    result = subprocess.run(
-        cmd, cwd=REPO, capture_output=True, text=True, timeout=300
-    )  # stdout is a pipe, not a terminal
-    assert result.returncode == 0, result.stderr[-2000:]
+    command = [str(Path(sys.executable).parent / "ladlit-train"), "experiment=quickstart", "defense.eps=3"]
+    result = subprocess.run([*command, f"hydra.run.dir={run}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "defense.eps must be in [0, 1]" in result.stderr
+    assert "Traceback" not in result.stderr and not run.exists()
+
+
+def test_training_prints_a_plain_line_per_epoch_into_train_log(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    args = ["experiment=quickstart", "trainer.max_epochs=2", "train_attack_steps=1", f"hydra.run.dir={run}"]
+    code, printed = run_cli("train", args, monkeypatch)  # stdout is not a terminal
+    assert code == 0, printed[-2000:]
     lines = [line for line in (run / "train.log").read_text().splitlines() if " - epoch " in line]
     assert [line.split(" - ")[1].split()[1] for line in lines] == ["1/2", "2/2"]
     assert all("train/loss" in line and "val/acc_pgd20" in line and "left" in line for line in lines)
-    assert "logging interval" not in result.stderr  # Lightning's small-dataset warning is silenced
+    assert "logging interval" not in printed  # Lightning's small-dataset warning is silenced
 
 
 def test_data_dir_is_the_same_from_any_working_directory(tmp_path, monkeypatch):

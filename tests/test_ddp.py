@@ -40,7 +40,7 @@ def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
-        "trainer.strategy=ddp_spawn",
+        "trainer.strategy=ddp_fork",  # forked: the ranks inherit the imports (spawned ones pay 8 s each)
     ]
     train(quickstart_config(tmp_path / "ddp", *COMMON, *ddp_overrides), extra_callbacks=freeze)
     single, ddp = (
@@ -84,7 +84,7 @@ def test_ddp_trains_with_lad_and_gathers_validation_over_all_ranks(tmp_path):
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
-        "trainer.strategy=ddp_spawn",
+        "trainer.strategy=ddp_fork",  # forked: the ranks inherit the imports (spawned ones pay 8 s each)
     ]
     cfg = quickstart_config(tmp_path, *overrides, *ddp)
     train(cfg)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -74,14 +72,6 @@ def test_every_config_group_has_bad_values():
         "logger",
         "experiment",
     }
-
-
-def test_cli_reports_bad_value_without_traceback(tmp_path):
-    cmd = [sys.executable, "-m", "ladlit.train", "experiment=quickstart", "defense.eps=3", f"hydra.run.dir={tmp_path}"]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert "defense.eps must be in [0, 1]" in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def test_cli_unknown_option_is_hydras_message(tmp_path, monkeypatch):

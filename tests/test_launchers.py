@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import CONF, REPO
+from helpers import CONF, REPO, run_cli
 from omegaconf import OmegaConf
 
 TINY = ["experiment=quickstart", "trainer.fast_dev_run=true"]
@@ -68,7 +68,7 @@ def test_slurm_settings_run_through_submitit_locally(tmp_path):
     assert len(jobs) == 2 and all((job / "metrics.json").is_file() for job in jobs)
 
 
-def test_twelve_overrides_give_short_unique_job_directories(tmp_path):
+def test_twelve_overrides_give_short_unique_job_directories(tmp_path, monkeypatch):
     overrides = [
         "optimizer.lr=0.05,0.02",
         "optimizer.momentum=0.8",
@@ -83,24 +83,18 @@ def test_twelve_overrides_give_short_unique_job_directories(tmp_path):
         "dataset.hflip=false",
         "defense=pgd",
     ]
-    jobs = _multirun(tmp_path, *overrides, *TINY)
+    code, printed = run_cli("train", ["-m", *overrides, *TINY, f"hydra.sweep.dir={tmp_path}"], monkeypatch)
+    assert code == 0, printed[-3000:]
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     assert len(jobs) == 2 and len({p.name for p in jobs}) == 2
     assert all(len(p.name) <= 80 and p.name.startswith(f"{i}_") for i, p in enumerate(jobs))
 
 
-def test_sweeping_a_key_only_some_options_have_says_how(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "ladlit.train",
-        "-m",
-        "defense=pgd,lad",
-        "defense.eta=0,0.001",
-        f"hydra.sweep.dir={tmp_path}",
-    ]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+def test_sweeping_a_key_only_some_options_have_says_how(tmp_path, monkeypatch):
+    args = ["-m", "defense=pgd,lad", "defense.eta=0,0.001", f"hydra.sweep.dir={tmp_path}"]
+    code, printed = run_cli("train", args, monkeypatch)
+    assert code == 2 and "Traceback" not in printed
     assert (
-        "defense.eta exists for defense=lad but not for defense=pgd" in result.stderr
-        and "defense=lad defense.eta=0" in result.stderr
+        "defense.eta exists for defense=lad but not for defense=pgd" in printed
+        and "defense=lad defense.eta=0" in printed
     )

@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from helpers import REPO
+from helpers import run_cli
 
 from ladlit.locks import TRAIN_LOCK, TRAIN_OWNER
 
@@ -32,24 +32,20 @@ with training_lock(Path(sys.argv[1])):
     ],  # refused by the lock; by its config
     ids=["good config", "bad config"],
 )
-def test_a_second_training_in_a_busy_run_directory_is_refused_and_touches_nothing(tmp_path, overrides, message):
+def test_a_second_training_in_a_busy_run_directory_is_refused_and_touches_nothing(
+    tmp_path, overrides, message, monkeypatch
+):
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
         (run / "keep.txt").write_text("the first process's work")
-        second = subprocess.run(
-            [sys.executable, "-m", "ladlit.train", "experiment=quickstart", f"hydra.run.dir={run}", *overrides],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        code, printed = run_cli("train", ["experiment=quickstart", f"hydra.run.dir={run}", *overrides], monkeypatch)
     finally:
         holder.kill()
         holder.wait()
-    assert second.returncode == 2, second.stderr[-2000:]
-    assert message.format(pid=holder.pid) in second.stderr and "Traceback" not in second.stderr
+    assert code == 2, printed[-2000:]
+    assert message.format(pid=holder.pid) in printed and "Traceback" not in printed
     assert (run / "keep.txt").read_text() == "the first process's work"  # nothing of the first's removed
     assert (run / TRAIN_OWNER).exists()  # nor its claim on the directory
     assert not (run / "checkpoints").exists()

@@ -1,15 +1,13 @@
 """`experiment=eta_search`: an Optuna search over eta that optimises validation, prunes trials
 worse than a finished sibling (and leaking ones), summarises every trial, and resumes from its
-storage after being interrupted. Real sweeps on the quickstart data, in subprocesses."""
+storage after being interrupted. Real sweeps on the quickstart data, run in this process."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from helpers import REPO
+from helpers import run_cli
 
 from ladlit.sweeps import PruneAgainstSiblings, outcome
 
@@ -28,19 +26,12 @@ QUICK = [
 ]
 
 
-def sweep(sweep_dir, trials: int) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "ladlit.train",
-        "-m",
-        *QUICK,
-        f"hydra.sweeper.n_trials={trials}",
-        f"hydra.sweep.dir={sweep_dir}",
-    ]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+def sweep(sweep_dir, trials: int, monkeypatch) -> str:
+    """`python -m ladlit.train -m ...` of the search; what it printed."""
+    args = ["-m", *QUICK, f"hydra.sweeper.n_trials={trials}", f"hydra.sweep.dir={sweep_dir}"]
+    code, printed = run_cli("train", args, monkeypatch)
+    assert code == 0, printed[-3000:]
+    return printed
 
 
 def records(sweep_dir):
@@ -48,9 +39,9 @@ def records(sweep_dir):
 
 
 @pytest.mark.timeout(900)
-def test_a_search_optimises_validation_prunes_summarises_and_resumes(tmp_path):
+def test_a_search_optimises_validation_prunes_summarises_and_resumes(tmp_path, monkeypatch):
     sweep_dir = tmp_path / "search"
-    first = sweep(sweep_dir, 3)
+    first = sweep(sweep_dir, 3, monkeypatch)
     runs = records(sweep_dir)
     assert len(runs) == 3
     finished = [r for r in runs.values() if not r.get("pruned")]
@@ -66,9 +57,9 @@ def test_a_search_optimises_validation_prunes_summarises_and_resumes(tmp_path):
     assert (
         "Best: eta = " in summary and summary.count("| pruned: worse") == 2 and (sweep_dir / "eta_search.png").is_file()
     )
-    assert "Best: eta" in first.stdout
+    assert "Best: eta" in first
 
-    sweep(sweep_dir, 1)  # resumed from the storage in the sweep directory
+    sweep(sweep_dir, 1, monkeypatch)  # resumed from the storage in the sweep directory
     study = optuna.load_study(study_name="eta_search", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
     assert len(study.trials) == 4 and len(records(sweep_dir)) == 4
     etas = [t.params["defense.eta"] for t in study.trials]

@@ -14,10 +14,10 @@ from ladlit.train import OBJECTIVE, train
 
 @pytest.fixture(scope="module")
 def quickstart_runs(tmp_path_factory):
-    """Natural and PGD-AT training with the same budget (8 epochs of the quickstart)."""
+    """Natural and PGD-AT training with the same budget (5 epochs of the quickstart)."""
     return {
         defense: train(
-            quickstart_config(tmp_path_factory.mktemp(defense), f"defense={defense}", "trainer.max_epochs=8")
+            quickstart_config(tmp_path_factory.mktemp(defense), f"defense={defense}", "trainer.max_epochs=5")
         )
         for defense in ("none", "pgd")
     }
@@ -25,8 +25,9 @@ def quickstart_runs(tmp_path_factory):
 
 def test_pgd_training_beats_natural_training_under_pgd(quickstart_runs):
     natural, adversarial = quickstart_runs["none"], quickstart_runs["pgd"]
-    # measured (2026-11-24, 2 CPU cores, this budget): natural 0.347, PGD-AT 0.764 PGD-20 accuracy at eps=0.1
-    assert adversarial["test/acc_pgd20"] > natural["test/acc_pgd20"] + 0.3
+    # measured (2026-12-02, 1 thread, this budget): natural 0.327, PGD-AT 0.671 PGD-20 accuracy at
+    # eps=0.1, clean 0.938 and 0.920 (8 epochs: 0.347 and 0.764)
+    assert adversarial["test/acc_pgd20"] > natural["test/acc_pgd20"] + 0.25
     assert adversarial["test/acc_clean"] > 0.85
 
 

@@ -251,8 +251,7 @@ def test_warns_once_when_the_perturbation_stops_learning(tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", LearningStalledWarning)
-        train(quickstart_config(tmp_path / "pgd", "defense=pgd", *short))
-        train(quickstart_config(tmp_path / "lad", "defense=lad", "defense.eta=0.001", *short))
+        train(quickstart_config(tmp_path / "lad", "defense=lad", "defense.eta=0.001", *short))  # a sane eta learns
 
 
 def test_the_stall_check_waits_for_adversarial_trainings_own_slow_start():
