@@ -6,12 +6,16 @@ outputs/cpu_study/<regime>/<arm>/seed<k>/, optionally evaluates checkpoints with
 the per-epoch history, the evaluation record) to experiments/results/cpu_study/ and commits them,
 so a study spread over several machines loses nothing. A (regime, arm, seed) whose results are
 already committed is skipped, and so is an evaluation already in its committed record; its
-checkpoints are only needed for evaluations not yet made.
+checkpoints are only needed for evaluations not yet made. Checkpoints stay on the machine that
+trained them; `--retrain` trains a committed run again where an evaluation needs a checkpoint this
+machine lacks, and goes on only if the retrained run's per-epoch history equals the committed one
+(seeded training on one thread repeats itself), so the new evaluation is of the committed model.
 
     python experiments/cpu_study.py --regime cpu_study --arm pgd --seeds 0 1 2 --eval best
     python experiments/cpu_study.py --regime cpu_study --arm lad defense.eta=0.001 --seeds 0
     python experiments/cpu_study.py --regime cpu_study_overfit --arm pgd --seeds 0 --eval best last
     python experiments/cpu_study.py ... --eval best --attacks autoattack --n-examples 1000
+    python experiments/cpu_study.py ... --eval best --attacks autoattack --n-examples 1000 --retrain
     python experiments/cpu_study.py --chosen-eta cpu_study lad 0.0003 0.001 0.003   # on validation
     python experiments/cpu_study.py --chosen-schedule cpu_study_full                 # on validation
     python -m ladlit.report experiments/results/cpu_study
@@ -80,21 +84,22 @@ def study_seed(
     attacks: str,
     n_examples: int,
     extra_eval: list[str],
+    retrain: bool = False,
 ) -> None:
     run_dir, result_dir = OUTPUTS / regime / arm / f"seed{seed}", RESULTS / regime / arm / f"seed{seed}"
     log = run_dir.parent / f"seed{seed}.log"
+    train = [
+        sys.executable,
+        "-m",
+        "ladlit.train",
+        f"experiment={regime}",
+        f"defense={defense}",
+        *overrides,
+        f"seed={seed}",
+        f"hydra.run.dir={run_dir}",
+    ]
     if not finished(result_dir / "metrics.json"):
-        cmd = [
-            sys.executable,
-            "-m",
-            "ladlit.train",
-            f"experiment={regime}",
-            f"defense={defense}",
-            *overrides,
-            f"seed={seed}",
-            f"hydra.run.dir={run_dir}",
-        ]
-        run(cmd, log)
+        run(train, log)
         result_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(run_dir / "metrics.json", result_dir / "metrics.json")
         commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} trained")
@@ -102,9 +107,11 @@ def study_seed(
         ckpt = run_dir / "checkpoints" / f"{which}.ckpt"
         if evaluated(result_dir, which, attacks, n_examples):
             continue
-        if not ckpt.is_file():
-            print(f"skip eval of {ckpt}: not on this machine (retrain to evaluate)", file=sys.stderr)
+        if not ckpt.is_file() and not retrain:
+            print(f"skip eval of {ckpt}: not on this machine (--retrain trains it again)", file=sys.stderr)
             continue
+        if not ckpt.is_file():
+            retrain_as_committed(train, run_dir, result_dir, log)
         cmd = [
             sys.executable,
             "-m",
@@ -121,6 +128,32 @@ def study_seed(
         for name in ("metrics.json", "metrics.md"):
             shutil.copy(ckpt.parent / name, result_dir / "checkpoints" / name)
         commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} {which} evaluated ({attacks}, n={n_examples})")
+
+
+def retrain_as_committed(train: list[str], run_dir: Path, result_dir: Path, log: Path) -> None:
+    """Train a committed run again into `run_dir` (continuing from a `last.ckpt` there) and stop
+    the study unless its history repeats the committed one."""
+    if finished(run_dir / "metrics.json"):  # finished here, its checkpoints since deleted: start over
+        shutil.rmtree(run_dir)
+    run(train, log)
+    difference = history_difference(read_json(result_dir / "metrics.json"), read_json(run_dir / "metrics.json"))
+    if difference:
+        sys.exit(
+            f"the retrained {run_dir} is not the committed run ({difference}): its checkpoints are another "
+            f"model's, so evaluating them would mix two runs in {result_dir}; see {log}"
+        )
+
+
+def history_difference(committed: dict, retrained: dict) -> str:
+    """The first difference between two runs' per-epoch histories ("" if none), times left out."""
+    old, new = committed.get("history") or [], retrained.get("history") or []
+    if len(old) != len(new):
+        return f"{len(old)} epochs committed, {len(new)} retrained"
+    for a, b in zip(old, new):
+        for key in sorted(set(a) | set(b)):
+            if "seconds" not in key and a.get(key) != b.get(key):
+                return f"epoch {a.get('epoch')}: {key} {a.get(key)} committed, {b.get(key)} retrained"
+    return ""
 
 
 def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int) -> bool:
@@ -177,7 +210,7 @@ def chosen_schedule(regime: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
-        epilog="\n".join(__doc__.splitlines()[9:15]),
+        epilog="\n".join(line for line in __doc__.splitlines() if line.startswith("    python")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--regime", required=True, help="experiment config: cpu_study | cpu_study_overfit")
@@ -190,6 +223,11 @@ def main() -> None:
     parser.add_argument("--n-examples", type=int, default=5000)
     parser.add_argument(
         "--eval-args", nargs="*", default=[], help="extra ladlit.eval overrides, e.g. layer_profile=true"
+    )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train a committed run again where an evaluation needs a checkpoint this machine lacks",
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the arm, e.g. defense.eta=0.001")
     if sys.argv[1:2] == ["--chosen-eta"]:  # ... --chosen-eta <regime> <defense> <eta> [<eta> ...] [-- <override> ...]
@@ -204,7 +242,16 @@ def main() -> None:
     arm = arm_name(args.arm, args.overrides)
     for seed in args.seeds:
         study_seed(
-            args.regime, arm, args.arm, args.overrides, seed, args.eval, args.attacks, args.n_examples, args.eval_args
+            args.regime,
+            arm,
+            args.arm,
+            args.overrides,
+            seed,
+            args.eval,
+            args.attacks,
+            args.n_examples,
+            args.eval_args,
+            args.retrain,
         )
 
 

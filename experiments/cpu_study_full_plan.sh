@@ -3,8 +3,9 @@
 # under single-step training (FGSM-RS), and with depth (ResNet-56 on regime A's protocol)?
 # Idempotent like cpu_study_plan.sh: experiments/cpu_study.py skips what is committed, so a rerun
 # continues where it stopped. Two lanes of one thread each (RESULTS 5: two 1-thread runs take as
-# long as one 2-thread run); a regime-C run trains about an hour in a lane, PGD-20 + CW-20 on
-# 5,000 test images about 10 minutes per checkpoint, AutoAttack on 1,000 about 40.
+# long as one 2-thread run); a regime-C run trains 65-75 minutes in a lane with the cores free (up
+# to 2 hours beside other work), PGD-20 + CW-20 on 5,000 test images about 10 minutes per
+# checkpoint, AutoAttack on 1,000 about 40.
 # Run it from a separate worktree, so that edits to the main checkout cannot reach a running job:
 #   git worktree add -b study ../study && cd ../study && make install
 #   nohup bash experiments/cpu_study_full_plan.sh > outputs/cpu_study_full_plan.log 2>&1 &
@@ -30,14 +31,17 @@ study $C --arm lad defense.eta=0.0003 "${S[@]}" & lane_1=$!
 study $C --arm lad defense.eta=0.001 "${S[@]}" & lane_2=$!
 wait $lane_1; wait $lane_2
 
-# 3. The main question: PGD-AT vs LAD over 3 paired seeds, best and last checkpoints tested.
+# 3. The main question: PGD-AT vs LAD over 3 paired seeds. Per seed and lane: train, then PGD-20 +
+# CW-20 on 5,000 (best and last checkpoints) and AutoAttack on 1,000 (best checkpoint), about 2.3
+# hours with the cores free, so that one seed finishes on the machine that trained it (checkpoints
+# are not committed; --retrain trains a committed run again where an evaluation lacks them and
+# stops unless the retrained history equals the committed one).
 lad=(lad "defense.eta=$(eta_c lad)" "${S[@]}")
-study $C --arm pgd "${S[@]}" --seeds 0 1 2 --eval best last & lane_1=$!
-study $C --arm "${lad[@]}" --seeds 0 1 2 --eval best last & lane_2=$!
-wait $lane_1; wait $lane_2
-for which in best last; do
-  study $C --arm pgd "${S[@]}" --seeds 0 1 2 --eval $which --attacks autoattack --n-examples 1000 & lane_1=$!
-  study $C --arm "${lad[@]}" --seeds 0 1 2 --eval $which --attacks autoattack --n-examples 1000 & lane_2=$!
+for seed in 0 1 2; do
+  ( study $C --arm pgd "${S[@]}" --seeds $seed --eval best last --retrain
+    study $C --arm pgd "${S[@]}" --seeds $seed --eval best --attacks autoattack --n-examples 1000 --retrain ) & lane_1=$!
+  ( study $C --arm "${lad[@]}" --seeds $seed --eval best last --retrain
+    study $C --arm "${lad[@]}" --seeds $seed --eval best --attacks autoattack --n-examples 1000 --retrain ) & lane_2=$!
   wait $lane_1; wait $lane_2
 done
 

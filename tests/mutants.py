@@ -32,6 +32,13 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
+        "the study evaluates a retrained run without checking it repeats the committed one",
+        "experiments/cpu_study.py",
+        'if "seconds" not in key and a.get(key) != b.get(key):',
+        "if False:",
+        ("tests/experiments/test_cpu_study.py",),
+    ),
+    Mutant(
         "a refused start deletes the whole folder, the user's own files with it",
         "src/ladlit/resume.py",
         "out_dir.rmdir()  # only if empty",

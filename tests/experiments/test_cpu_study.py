@@ -1,12 +1,16 @@
-"""The CPU study chooses eta on seed 0's validation over the plan's grid, and nothing else moves it."""
+"""The CPU study chooses eta on seed 0's validation over the plan's grid, and nothing else moves it;
+it evaluates a committed run on another machine only by retraining the same model."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from helpers import REPO
+
+from ladlit.records import evaluation_key
 
 spec = importlib.util.spec_from_file_location("cpu_study", REPO / "experiments" / "cpu_study.py")
 cpu_study = importlib.util.module_from_spec(spec)
@@ -90,3 +94,65 @@ def test_piecewise_decay_is_chosen_only_if_pgd_at_over_fits_after_it(tmp_path, m
     write_curve(tmp_path, "pgd", [0.1, 0.2, 0.3, 0.3, 0.3, 0.3])
     write_curve(tmp_path, "pgd__scheduler-piecewise", piecewise)
     assert cpu_study.chosen_schedule("regime") == chosen
+
+
+class FakeCommands:
+    """cpu_study's `run` and `commit` without processes: training writes a metrics.json with the
+    given history and a best.ckpt; evaluating writes an evaluation record."""
+
+    def __init__(self, history):
+        self.history, self.calls = history, []
+
+    def run(self, cmd, log):
+        tool = cmd[2]
+        self.calls.append(tool)
+        if tool == "ladlit.train":
+            run_dir = Path(next(a for a in cmd if a.startswith("hydra.run.dir=")).split("=", 1)[1])
+            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (run_dir / "checkpoints" / "best.ckpt").write_text("weights")
+            (run_dir / "metrics.json").write_text(json.dumps({"finished": True, "history": self.history}))
+        else:
+            ckpt = Path(next(a for a in cmd if a.startswith("ckpt=")).split("=", 1)[1])
+            entry = {"checkpoint": ckpt.name, "n_examples": 1000, "accuracy": {"clean": 0.5, "autoattack": 0.3}}
+            record = {"run": {}, "evaluations": {evaluation_key(ckpt.name, "autoattack", None, 1000): entry}}
+            (ckpt.parent / "metrics.json").write_text(json.dumps(record))
+            (ckpt.parent / "metrics.md").write_text("")
+
+
+COMMITTED = [{"epoch": 0, "val/robust_acc": 0.2, "train_seconds": 100.0}]
+
+
+@pytest.fixture
+def committed_run(tmp_path, monkeypatch):
+    """A committed regime-C run whose checkpoints are not on this machine."""
+    monkeypatch.setattr(cpu_study, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(cpu_study, "OUTPUTS", tmp_path / "outputs")
+    monkeypatch.setattr(cpu_study, "commit", lambda paths, message: None)
+    result = tmp_path / "results" / "regime" / "pgd" / "seed0"
+    result.mkdir(parents=True)
+    (result / "metrics.json").write_text(json.dumps({"finished": True, "history": COMMITTED}))
+    return result
+
+
+def _evaluate(retrain: bool) -> None:
+    cpu_study.study_seed("regime", "pgd", "pgd", [], 0, ["best"], "autoattack", 1000, [], retrain)
+
+
+def test_an_evaluation_without_its_checkpoint_is_skipped_unless_retraining_is_asked(committed_run, monkeypatch):
+    fake = FakeCommands(COMMITTED)
+    monkeypatch.setattr(cpu_study, "run", fake.run)
+    _evaluate(retrain=False)
+    assert fake.calls == [] and not (committed_run / "checkpoints").exists()
+    _evaluate(retrain=True)  # the same history, timings aside: the committed model, evaluated
+    assert fake.calls == ["ladlit.train", "ladlit.eval"]
+    assert cpu_study.evaluated(committed_run, "best", "autoattack", 1000)
+    _evaluate(retrain=True)  # done: nothing runs again
+    assert fake.calls == ["ladlit.train", "ladlit.eval"]
+
+
+def test_a_retrained_run_that_differs_from_the_committed_one_is_not_evaluated(committed_run, monkeypatch):
+    fake = FakeCommands([{"epoch": 0, "val/robust_acc": 0.21, "train_seconds": 100.0}])
+    monkeypatch.setattr(cpu_study, "run", fake.run)
+    with pytest.raises(SystemExit, match="epoch 0: val/robust_acc 0.2 committed, 0.21 retrained"):
+        _evaluate(retrain=True)
+    assert fake.calls == ["ladlit.train"] and not (committed_run / "checkpoints").exists()
