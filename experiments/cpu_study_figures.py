@@ -7,7 +7,9 @@ as a band over its seeds), overfitting.png (robust accuracy on the training batc
 validation split, per epoch), adjoint_norms.png (per-block adjoint and perturbation norms over
 one LAD run), layer_profile.png (when `ladlit.eval layer_profile=true` was run) and
 remedies.png (regime B's seeded arms, the field's remedies among them: validation curves and
-test PGD-20 at the best and last checkpoints), and prints the validation table that chooses eta
+test PGD-20 at the best and last checkpoints), full_data.png (regime C, all 49,000 training
+images: validation curves of every run, one colour per arm directory, catastrophic over-fitting
+events marked), and prints the validation table that chooses eta
 (best epoch by robust validation accuracy), the layer-profile tables (mean over seeds, paired
 differences to PGD-AT) and the stall guard replayed over the LAD runs.
 """
@@ -461,6 +463,43 @@ def plot_remedies(runs: list[Run]) -> Path | None:
     return save(fig, "remedies")
 
 
+def plot_full_data(runs: list[Run]) -> Path | None:
+    """Regime C: robust and clean validation accuracy per epoch of every run (a line per seed, a
+    colour per arm directory, so the schedule and eta-grid runs show apart), with an x where the
+    catastrophic-over-fitting detector fired (`val/catastrophic_overfit`)."""
+    mine = [r for r in runs if regime(r) == "cpu_study_full" and r.history]
+    if not mine:
+        return None
+    by_arm: dict[str, list[Run]] = defaultdict(list)
+    for run in mine:
+        by_arm[run.path.parent.name].append(run)
+    fig, (robust, clean) = plt.subplots(1, 2, figsize=(13, 4.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, arm in enumerate(sorted(by_arm, key=lambda a: (not a.startswith("pgd"), a))):
+        for j, run in enumerate(sorted(by_arm[arm], key=lambda r: str(r.seed))):
+            validated = [r for r in run.history if "val/robust_acc" in r]
+            epochs = [r["epoch"] + 1 for r in validated]
+            label = f"{arm} ({len(by_arm[arm])} seed{'s' * (len(by_arm[arm]) > 1)})" if j == 0 else None
+            style = dict(color=colors[i % len(colors)], lw=1.2, marker=".", alpha=0.85)
+            robust.plot(epochs, [100 * r["val/robust_acc"] for r in validated], label=label, **style)
+            clean.plot(epochs, [100 * r["val/acc_clean"] for r in validated], label=label, **style)
+            events = [
+                (r["epoch"] + 1, 100 * r["val/robust_acc"]) for r in validated if r.get("val/catastrophic_overfit")
+            ]
+            if events:
+                robust.plot(*zip(*events), "rx", ms=10, mew=2)
+    robust.set(
+        xlabel="epoch",
+        ylabel="validation robust accuracy (%)",
+        title="49,000 images: worst of PGD-10 and FGSM (x: catastrophic over-fitting flagged)",
+    )
+    clean.set(xlabel="epoch", ylabel="validation clean accuracy (%)", title="49,000 images: clean")
+    for ax in (robust, clean):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save(fig, "full_data")
+
+
 def _test_pgd20(run: Run, checkpoint: str) -> float | None:
     value = next((v for (c, n, _, a), v in run.measurements.items() if (c, n, a) == (checkpoint, 5000, "pgd20")), None)
     return None if value is None else 100 * value
@@ -480,6 +519,7 @@ def main() -> None:
         plot_adjoint_norms(runs),
         plot_layer_profile(runs),
         plot_remedies(runs),
+        plot_full_data(runs),
     ]
     print("\n".join(f"wrote {p}" for p in written if p))
     print("\n".join(f"note: {n}" for n in notes))
