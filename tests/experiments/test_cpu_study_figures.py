@@ -87,3 +87,18 @@ def test_runs_that_differ_in_normalisation_or_tamer_are_never_one_arm():
     warmed = run("pgd+lad", 0, 0.003)
     warmed.setting["lad.eta_warmup_epochs"] = 20
     assert len({figures.arm_label(r) for r in (plain, raw, warmed)}) == 3
+
+
+def test_the_full_data_figure_draws_every_regime_c_run_and_marks_catastrophic_over_fitting(tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "FIGURES", tmp_path)
+    history = [
+        {"epoch": 0, "val/robust_acc": 0.30, "val/acc_clean": 0.5},
+        {"epoch": 1, "val/robust_acc": 0.02, "val/acc_clean": 0.6, "val/catastrophic_overfit": 1.0},
+    ]
+    regime_c = {"choices.experiment": "cpu_study_full", "method": "fgsm_rs"}
+    runs = [Run(path=Path(f"fgsm_rs/seed{s}"), seed=s, setting=regime_c, history=history) for s in (0, 1)]
+    drawn = []
+    monkeypatch.setattr(figures.plt.Axes, "plot", lambda ax, *a, **k: drawn.append((a, k)), raising=True)
+    assert figures.plot_full_data(runs) == tmp_path / "full_data.png" and (tmp_path / "full_data.png").is_file()
+    assert sum(1 for a, _ in drawn if a[-1:] == ("rx",)) == 2  # one event per seed
+    assert figures.plot_full_data([run("pgd", 0, history=history)]) is None  # no regime C run: no figure
