@@ -66,7 +66,7 @@ def quickstart_run(trained_quickstart_run, tmp_path) -> Path:
 
 # pytest-xdist (`make test`) hands out whole files in collection order; the longest go first so
 # that both workers finish together instead of one running a long file alone at the end.
-LONGEST_FIRST = (  # measured 2026-12-02 (--durations): 40-50 s of work each down to 20 s
+LONGEST_FIRST = (  # by their summed --durations, 2026-12-02: about 45 s (first) down to 20 s (last)
     "test_compile.py",
     "test_launchers.py",
     "test_train.py",

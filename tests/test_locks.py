@@ -1,5 +1,6 @@
 """Processes that share a run directory: a second training is refused while the first holds it,
-and concurrent evaluations of one run lose none of each other's results. Real processes each."""
+and concurrent evaluations of one run lose none of each other's results. The holders and the
+merging lanes are real processes; the refused second training runs in the test's own."""
 
 from __future__ import annotations
 
