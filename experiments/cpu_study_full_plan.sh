@@ -31,12 +31,49 @@ study $C --arm lad defense.eta=0.0003 "${S[@]}" & lane_1=$!
 study $C --arm lad defense.eta=0.001 "${S[@]}" & lane_2=$!
 wait $lane_1; wait $lane_2
 
-# 3. The main question: PGD-AT vs LAD over 3 paired seeds. Per seed and lane: train, then PGD-20 +
-# CW-20 on 5,000 (best and last checkpoints) and AutoAttack on 1,000 (best checkpoint), about 2.3
-# hours with the cores free, so that one seed finishes on the machine that trained it (checkpoints
-# are not committed; --retrain trains a committed run again where an evaluation lacks them and
-# stops unless the retrained history equals the committed one).
+# 3. The main question: PGD-AT vs LAD over 3 paired seeds, PGD-20 + CW-20 on 5,000 at the best and
+# last checkpoints, AutoAttack on 1,000 at the best. Checkpoints are not committed, so AutoAttack
+# runs here only where this machine still holds them; phase 7 trains the rest again. Seeds 0-2 are
+# trained and PGD/CW-tested (RESULTS 8.3), so the new questions (phases 4-6) come before retraining.
 lad=(lad "defense.eta=$(eta_c lad)" "${S[@]}")
+study $C --arm pgd "${S[@]}" --seeds 0 1 2 --eval best last & lane_1=$!
+study $C --arm "${lad[@]}" --seeds 0 1 2 --eval best last & lane_2=$!
+wait $lane_1; wait $lane_2
+study $C --arm pgd "${S[@]}" --seeds 0 1 2 --eval best --attacks autoattack --n-examples 1000 & lane_1=$!
+study $C --arm "${lad[@]}" --seeds 0 1 2 --eval best --attacks autoattack --n-examples 1000 & lane_2=$!
+wait $lane_1; wait $lane_2
+
+# 4. Single step: FGSM-RS and FGSM-RS + LAD (eta on seed 0's validation over the same grid), about
+# 45 minutes a run; lanes balanced so that each pair of runs ends together.
+( study $C --arm fgsm_rs "${S[@]}" --seeds 0 --eval best
+  study $C --arm lad_fgsm_rs defense.eta=0.001 "${S[@]}" ) & lane_1=$!
+( study $C --arm lad_fgsm_rs defense.eta=0.0003 "${S[@]}"
+  study $C --arm fgsm_rs "${S[@]}" --seeds 1 --eval best ) & lane_2=$!
+wait $lane_1; wait $lane_2
+lad_fgsm=(lad_fgsm_rs "defense.eta=$(eta_c lad_fgsm_rs)" "${S[@]}")
+study $C --arm "${lad_fgsm[@]}" --seeds 0 1 2 --eval best --retrain & lane_1=$!
+study $C --arm fgsm_rs "${S[@]}" --seeds 2 --eval best & lane_2=$!
+wait $lane_1; wait $lane_2
+
+# 5. AWP on regime C (best and last checkpoints, like PGD-AT and LAD).
+study $C --arm pgd_awp "${S[@]}" --seeds 0 2 --eval best last & lane_1=$!
+study $C --arm pgd_awp "${S[@]}" --seeds 1 --eval best last & lane_2=$!
+wait $lane_1; wait $lane_2
+
+# 6. Depth: ResNet-56 (27 blocks) on regime A's protocol, PGD-AT vs LAD, layer profiles.
+study $A --arm pgd model=resnet56 --seeds 0 1 2 --eval best & lane_1=$!
+( for e in $GRID_D; do study $A --arm lad defense.eta=$e model=resnet56; done ) & lane_2=$!
+wait $lane_1; wait $lane_2
+deep=(lad "defense.eta=$(study --chosen-eta cpu_study lad $GRID_D -- model=resnet56)" model=resnet56)
+study $A --arm "${deep[@]}" --seeds 0 1 2 --eval best --retrain & lane_1=$!
+study $A --arm pgd model=resnet56 --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true --retrain & lane_2=$!
+wait $lane_1; wait $lane_2
+study $A --arm "${deep[@]}" --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true --retrain
+
+# 7. What phase 3 skipped for want of checkpoints, trained again: per seed and lane, the retrain
+# (65-75 minutes), the missing PGD/CW checkpoint and AutoAttack on 1,000 (about 2.3 hours with the
+# cores free), so that one seed finishes on the machine that trained it again. --retrain stops
+# unless the retrained history equals the committed one.
 for seed in 0 1 2; do
   ( study $C --arm pgd "${S[@]}" --seeds $seed --eval best last --retrain
     study $C --arm pgd "${S[@]}" --seeds $seed --eval best --attacks autoattack --n-examples 1000 --retrain ) & lane_1=$!
@@ -44,24 +81,4 @@ for seed in 0 1 2; do
     study $C --arm "${lad[@]}" --seeds $seed --eval best --attacks autoattack --n-examples 1000 --retrain ) & lane_2=$!
   wait $lane_1; wait $lane_2
 done
-
-# 4. Single step: FGSM-RS and FGSM-RS + LAD (eta on seed 0's validation over the same grid).
-( study $C --arm fgsm_rs "${S[@]}" --seeds 0 1 2 --eval best
-  study $C --arm lad_fgsm_rs defense.eta=0.0003 "${S[@]}" ) & lane_1=$!
-study $C --arm lad_fgsm_rs defense.eta=0.001 "${S[@]}" & lane_2=$!
-wait $lane_1; wait $lane_2
-lad_fgsm=(lad_fgsm_rs "defense.eta=$(eta_c lad_fgsm_rs)" "${S[@]}")
-study $C --arm "${lad_fgsm[@]}" --seeds 0 1 2 --eval best & lane_1=$!
-study $C --arm pgd_awp "${S[@]}" --seeds 0 1 2 --eval best last & lane_2=$!
-wait $lane_1; wait $lane_2
-
-# 5. Depth: ResNet-56 (27 blocks) on regime A's protocol, PGD-AT vs LAD, layer profiles.
-study $A --arm pgd model=resnet56 --seeds 0 1 2 --eval best & lane_1=$!
-( for e in $GRID_D; do study $A --arm lad defense.eta=$e model=resnet56; done ) & lane_2=$!
-wait $lane_1; wait $lane_2
-deep=(lad "defense.eta=$(study --chosen-eta cpu_study lad $GRID_D -- model=resnet56)" model=resnet56)
-study $A --arm "${deep[@]}" --seeds 0 1 2 --eval best & lane_1=$!
-study $A --arm pgd model=resnet56 --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true & lane_2=$!
-wait $lane_1; wait $lane_2
-study $A --arm "${deep[@]}" --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
 echo "CPU STUDY (FULL DATA, SINGLE STEP, DEPTH) PLAN DONE"
