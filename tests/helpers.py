@@ -45,23 +45,25 @@ def quickstart_config(tmp_path: Path, *overrides: str) -> DictConfig:
 
 # --- fake run directories, as ladlit.train and ladlit.eval write them (for report tests) -----------
 PGD = {"_target_": "ladlit.defenses.PGDTraining", "eps": 0.03, "steps": 5}
+FGSM_RS = {"_target_": "ladlit.defenses.FGSMRS", "eps": 0.03, "step_ratio": 1.25}
 
 
-def lad(eta: float, scheme: str = "lie_trotter") -> dict:
+def lad(eta: float, scheme: str = "lie_trotter", base: dict = PGD) -> dict:
     return {
         "_target_": "ladlit.defenses.LayerwiseDefense",
         "scheme": scheme,
         "eta": eta,
         "normalize": "rms",
-        "base": PGD,
+        "base": base,
     }
 
 
 def write_run(root, name, seed, defense, clean, pgd20, subset=8192, n=5000, **train_extra):
     """A finished run's metrics.json as `ladlit.train` writes it."""
     layerwise = "Layerwise" in defense["_target_"]
+    base = defense["base"] if layerwise else defense
     run = {
-        "base": "pgd",
+        "base": "fgsm_rs" if base["_target_"].endswith("FGSMRS") else "pgd",
         "scheme": defense.get("scheme", "-") if layerwise else "-",
         "eta": defense.get("eta", "-"),
         "seed": seed,

@@ -32,6 +32,13 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
+        "the report pairs every row with PGD-AT, FGSM-RS + LAD included",
+        "src/ladlit/reporting/aggregate.py",
+        'wanted = "pgd" if method == base and',
+        'wanted = "pgd" if True or method == base and',
+        ("tests/reporting/test_report.py",),
+    ),
+    Mutant(
         "the study evaluates a retrained run without checking it repeats the committed one",
         "experiments/cpu_study.py",
         'if "seconds" not in key and a.get(key) != b.get(key):',

@@ -2,9 +2,10 @@
 
 Tables across runs, like a paper's: one table per context (data, model, budget), a row per
 defense setting x checkpoint x number of test examples, cells mean ± std over distinct seeds,
-then each row's paired difference to the reference (default: PGD-AT in the same table) with its
-standard error. Reads the metrics.json files `ladlit.train` and `ladlit.eval` write (evaluation
-wins for the same measurement). Writes report.md, report.csv, attacks.png and eps_sweep.png.
+then each row's paired difference to the reference (default: the row's base defense alone in the
+same table, FGSM-RS for FGSM-RS + LAD, PGD-AT for the rest) with its standard error. Reads the
+metrics.json files `ladlit.train` and `ladlit.eval` write (evaluation wins for the same
+measurement). Writes report.md, report.csv, attacks.png and eps_sweep.png.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import json
 import math
 
 import pytest
-from helpers import PGD, compose_config, lad, quickstart_config, write_eval, write_run
+from helpers import FGSM_RS, PGD, compose_config, lad, quickstart_config, write_eval, write_run
 
 from ladlit.eval import evaluate_checkpoint
 from ladlit.report import main as report_main
@@ -103,6 +103,26 @@ def test_paired_difference_to_pgd_at_with_standard_error(tmp_path):
     se = 100 * 0.01 / math.sqrt(3)
     assert f"| pgd+lad eta=0.001 | best.ckpt | 5000 | 3 | -1.00 ± 0.00 | +2.00 ± {se:.2f} |" in table, table
     assert "Paired difference to pgd" in table
+
+
+def test_layerwise_defense_on_another_base_pairs_with_that_base_alone(tmp_path):
+    """FGSM-RS + LAD measures what LAD adds to FGSM-RS, so it pairs with FGSM-RS; FGSM-RS alone and
+    LAD on PGD-AT pair with PGD-AT; with two references in a table each row names its own."""
+    for seed in (0, 1):
+        write_run(tmp_path, f"pgd{seed}", seed, PGD, 0.50, 0.30)
+        write_run(tmp_path, f"fgsm{seed}", seed, FGSM_RS, 0.55, 0.20 + seed / 100)
+        write_run(tmp_path, f"fgsm_lad{seed}", seed, lad(0.001, base=FGSM_RS), 0.54, 0.25)
+        write_run(tmp_path, f"lad{seed}", seed, lad(0.001), 0.49, 0.31)
+    table = rows_by_label(tmp_path)
+    assert "Paired difference to each row's reference" in table, table
+    fgsm, pgd = "fgsm_rs", "pgd"
+    assert f"| fgsm_rs+lad eta=0.001 | best.ckpt | 5000 | 2 | {fgsm} | -1.00 ± 0.00 | +4.50 ± 0.50 |" in table
+    assert f"| {fgsm} | best.ckpt | 5000 | 2 | {pgd} | +5.00 ± 0.00 | -9.50 ± 0.50 |" in table
+    assert f"| pgd+lad eta=0.001 | best.ckpt | 5000 | 2 | {pgd} | -1.00 ± 0.00 | +1.00 ± 0.00 |" in table
+    csv = (tmp_path / "report.csv").read_text()
+    assert csv.splitlines()[0].endswith(",paired with") and any(
+        ",fgsm_rs+lad " in line and line.endswith(f",{fgsm}") for line in csv.splitlines()
+    ), csv
 
 
 def test_reference_can_be_chosen(tmp_path):

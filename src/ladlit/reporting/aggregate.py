@@ -245,11 +245,16 @@ def matches(row: Row, spec: Mapping[str, str]) -> bool:
     return True
 
 
-def is_reference(row: Row, spec: Mapping[str, str] | None) -> bool:
-    """The reference row: `spec` if given, else the plain base defense (no layer-wise keys)."""
+def is_reference(candidate: Row, row: Row, spec: Mapping[str, str] | None) -> bool:
+    """Whether `candidate` is `row`'s reference: `spec` if given, else `row`'s base defense alone
+    (no layer-wise keys, nothing added), so FGSM-RS + LAD pairs with FGSM-RS and PGD-AT + AWP + LAD
+    with PGD-AT; a base defense alone (FGSM-RS) pairs with PGD-AT."""
     if spec:
-        return matches(row, spec)
-    return not any(k.startswith("lad.") for k in row.defense) and row.defense.get("method") == "pgd"
+        return matches(candidate, spec)
+    method = str(row.defense.get("method", ""))
+    base = method.split("+")[0]
+    wanted = "pgd" if method == base and not any(k.startswith("lad.") for k in row.defense) else base
+    return not any(k.startswith("lad.") for k in candidate.defense) and candidate.defense.get("method") == wanted
 
 
 def same_examples(row: Row, reference: Row, attack: str) -> bool:

@@ -43,6 +43,7 @@ CSV_HEADER = [
     "cells (mean;std;seeds)...",
     "paired differences (mean;se;pairs)...",
     "columns",
+    "paired with",
 ]
 
 
@@ -66,16 +67,18 @@ def write_report(rows: list[Row], out: Path, reference: dict[str, str] | None) -
 def _context_section(group: list[Row], heading: str, reference: dict[str, str] | None) -> tuple[str, list[list]]:
     """One context's markdown (accuracy table, paired differences) and its CSV lines."""
     cols = columns(group)
-    keys = differing_keys([r.defense for r in group]) or ["method"]
+    # the method names the defense classes, so a differing `_target_` would only repeat it
+    keys = [k for k in differing_keys([r.defense for r in group]) if not k.endswith("_target_")] or ["method"]
     right = range(2, 4 + len(cols))
     body = [(label(r.defense, keys), r.checkpoint, r.n, r.seeds, *(_pct(r.cell(c)) for c in cols)) for r in group]
     parts = [
         f"## {heading}  (eps = {group[0].eps * 255:.4g}/255)\n",
         markdown_table(["defense", "checkpoint", "n", "seeds", *cols], body, right),
     ]
-    diffs, csv_rows, unpaired = [], [], []
+    diffs, csv_rows, unpaired, paired_with = [], [], [], []
     for r in group:
         ref = _reference_for(r, group, reference)
+        ref_name = label(ref.defense, keys) if ref else ""
         cells = [paired_difference(r, ref, c) if ref else None for c in cols]
         unpaired += [
             f"{label(r.defense, keys)} {r.checkpoint} {c}" for c in cols if ref and not same_examples(r, ref, c)
@@ -91,9 +94,11 @@ def _context_section(group: list[Row], heading: str, reference: dict[str, str] |
                 *(_csv(r.cell(c)) for c in cols),
                 *(_csv(d) for d in cells),
                 ",".join(cols),
+                ref_name,
             ]
         )
         if any(cells):
+            paired_with.append(ref_name)
             diffs.append(
                 (
                     label(r.defense, keys),
@@ -104,14 +109,23 @@ def _context_section(group: list[Row], heading: str, reference: dict[str, str] |
                 )
             )
     if diffs:
-        ref_name = label(next(o.defense for o in group if is_reference(o, reference)), keys)
-        parts.append(
-            f"\nPaired difference to {ref_name} (same seed, same checkpoint and n), in points: mean ± standard error over seeds.\n"
-        )
-        parts.append(markdown_table(["defense", "checkpoint", "n", "pairs", *cols], diffs, right))
+        parts.append(_difference_table(diffs, paired_with, cols, right))
     if unpaired:
         parts.append(f"\nNot paired, measured on other examples than the reference: {'; '.join(unpaired)}.\n")
     return "\n".join(parts) + "\n", csv_rows
+
+
+def _difference_table(diffs: list[tuple], paired_with: list[str], cols: list[str], right: range) -> str:
+    """The paired differences, under one reference's name, or with a column naming each row's
+    reference when a table holds more than one (LAD on FGSM-RS and on PGD-AT)."""
+    header = ["defense", "checkpoint", "n", "pairs", *cols]
+    what = "(same seed, same checkpoint and n), in points: mean ± standard error over seeds."
+    if len(set(paired_with)) == 1:
+        title = f"\nPaired difference to {paired_with[0]} {what}\n"
+        return title + "\n" + markdown_table(header, diffs, right)
+    rows = [(*d[:4], ref, *d[4:]) for d, ref in zip(diffs, paired_with)]
+    title = f"\nPaired difference to each row's reference, its base defense alone {what}\n"
+    return title + "\n" + markdown_table([*header[:4], "paired with", *cols], rows, [2, 3, *range(5, 5 + len(cols))])
 
 
 def _reference_for(row: Row, group: list[Row], reference: dict[str, str] | None) -> Row | None:
@@ -119,7 +133,7 @@ def _reference_for(row: Row, group: list[Row], reference: dict[str, str] | None)
     same = [
         o
         for o in group
-        if o is not row and is_reference(o, reference) and (o.checkpoint, o.n) == (row.checkpoint, row.n)
+        if o is not row and is_reference(o, row, reference) and (o.checkpoint, o.n) == (row.checkpoint, row.n)
     ]
     return same[0] if same else None
 
