@@ -466,14 +466,15 @@ def plot_remedies(runs: list[Run]) -> Path | None:
 def plot_full_data(runs: list[Run]) -> Path | None:
     """Regime C: robust and clean validation accuracy per epoch of every run (a line per seed, a
     colour per arm directory, so the schedule and eta-grid runs show apart), with an x where the
-    catastrophic-over-fitting detector fired (`val/catastrophic_overfit`)."""
+    catastrophic-over-fitting detector fired (`val/catastrophic_overfit`), and the FGSM - PGD-10
+    gap, which single-step training's collapse opens (FGSM accuracy soars as PGD's falls)."""
     mine = [r for r in runs if regime(r) == "cpu_study_full" and r.history]
     if not mine:
         return None
     by_arm: dict[str, list[Run]] = defaultdict(list)
     for run in mine:
         by_arm[run.path.parent.name].append(run)
-    fig, (robust, clean) = plt.subplots(1, 2, figsize=(13, 4.4))
+    fig, (robust, clean, gap) = plt.subplots(1, 3, figsize=(18, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, arm in enumerate(sorted(by_arm, key=lambda a: (not a.startswith("pgd"), a))):
         for j, run in enumerate(sorted(by_arm[arm], key=lambda r: str(r.seed))):
@@ -483,6 +484,7 @@ def plot_full_data(runs: list[Run]) -> Path | None:
             style = dict(color=colors[i % len(colors)], lw=1.2, marker=".", alpha=0.85)
             robust.plot(epochs, [100 * r["val/robust_acc"] for r in validated], label=label, **style)
             clean.plot(epochs, [100 * r["val/acc_clean"] for r in validated], label=label, **style)
+            gap.plot(epochs, [100 * (r["val/acc_fgsm"] - r["val/acc_pgd10"]) for r in validated], label=label, **style)
             events = [
                 (r["epoch"] + 1, 100 * r["val/robust_acc"]) for r in validated if r.get("val/catastrophic_overfit")
             ]
@@ -491,13 +493,38 @@ def plot_full_data(runs: list[Run]) -> Path | None:
     robust.set(
         xlabel="epoch",
         ylabel="validation robust accuracy (%)",
-        title="49,000 images: worst of PGD-10 and FGSM (x: catastrophic over-fitting flagged)",
+        title="49,000 images: worst of PGD-10, FGSM (x: collapse flagged)",
     )
     clean.set(xlabel="epoch", ylabel="validation clean accuracy (%)", title="49,000 images: clean")
-    for ax in (robust, clean):
+    gap.set(
+        xlabel="epoch",
+        ylabel="FGSM - PGD-10 validation accuracy (points)",
+        title="the gap catastrophic over-fitting opens",
+    )
+    for ax in (robust, clean, gap):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save(fig, "full_data")
+
+
+def collapse_table(runs: list[Run]) -> str:
+    """Regime C, per run: the epochs the catastrophic-over-fitting detector flagged, the best
+    epoch and its robust validation accuracy, and the last epoch's PGD-10 and FGSM accuracy."""
+    lines = [
+        "| arm | seed | flagged epochs | best epoch | best val worst | last val PGD-10 | last val FGSM |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for run in sorted(runs, key=lambda r: (r.path.parent.name, str(r.seed))):
+        validated = [r for r in run.history if "val/acc_fgsm" in r and "val/acc_pgd10" in r]
+        if regime(run) != "cpu_study_full" or not validated:
+            continue
+        flagged = [str(r["epoch"] + 1) for r in validated if r.get("val/catastrophic_overfit")]
+        best, last = best_record(run), validated[-1]
+        lines.append(
+            f"| {run.path.parent.name} | {run.seed} | {', '.join(flagged) or 'none'} | {best['epoch'] + 1} "
+            f"| {100 * best['val/robust_acc']:.1f} | {100 * last['val/acc_pgd10']:.1f} | {100 * last['val/acc_fgsm']:.1f} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _test_pgd20(run: Run, checkpoint: str) -> float | None:
@@ -513,6 +540,7 @@ def main() -> None:
     print(validation_table(runs))
     print(layer_profile_table(runs))
     print(stall_table(runs))
+    print(collapse_table(runs))
     written = [
         plot_eta_sweep(runs),
         plot_overfitting(runs),

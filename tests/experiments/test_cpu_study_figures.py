@@ -91,14 +91,40 @@ def test_runs_that_differ_in_normalisation_or_tamer_are_never_one_arm():
 
 def test_the_full_data_figure_draws_every_regime_c_run_and_marks_catastrophic_over_fitting(tmp_path, monkeypatch):
     monkeypatch.setattr(figures, "FIGURES", tmp_path)
-    history = [
-        {"epoch": 0, "val/robust_acc": 0.30, "val/acc_clean": 0.5},
-        {"epoch": 1, "val/robust_acc": 0.02, "val/acc_clean": 0.6, "val/catastrophic_overfit": 1.0},
-    ]
-    regime_c = {"choices.experiment": "cpu_study_full", "method": "fgsm_rs"}
-    runs = [Run(path=Path(f"fgsm_rs/seed{s}"), seed=s, setting=regime_c, history=history) for s in (0, 1)]
+    runs = single_step_runs()
     drawn = []
     monkeypatch.setattr(figures.plt.Axes, "plot", lambda ax, *a, **k: drawn.append((a, k)), raising=True)
     assert figures.plot_full_data(runs) == tmp_path / "full_data.png" and (tmp_path / "full_data.png").is_file()
     assert sum(1 for a, _ in drawn if a[-1:] == ("rx",)) == 2  # one event per seed
-    assert figures.plot_full_data([run("pgd", 0, history=history)]) is None  # no regime C run: no figure
+    gaps = [list(a[1]) for a, _ in drawn if len(a) == 2]
+    assert pytest.approx([1.0, 28.0]) in gaps  # seed 0's FGSM - PGD-10 gap opens from 1 point to 28
+    assert figures.plot_full_data([run("pgd", 0, history=runs[0].history)]) is None  # no regime C run: no figure
+
+
+def single_step_runs() -> list[Run]:
+    """Two regime-C FGSM-RS seeds; seed 0 collapses at its second epoch, seed 1 at its third."""
+
+    def epoch(e, pgd, fgsm, flagged=0.0):
+        worst = min(pgd, fgsm)
+        return {
+            "epoch": e,
+            "val/acc_pgd10": pgd,
+            "val/acc_fgsm": fgsm,
+            "val/robust_acc": worst,
+            "val/acc_clean": 0.5 + e / 10,
+            "val/catastrophic_overfit": flagged,
+        }
+
+    histories = [
+        [epoch(0, 0.30, 0.31), epoch(1, 0.02, 0.30, 1.0)],
+        [epoch(0, 0.28, 0.30), epoch(1, 0.31, 0.33), epoch(2, 0.05, 0.60, 1.0)],
+    ]
+    regime_c = {"choices.experiment": "cpu_study_full", "method": "fgsm_rs"}
+    return [Run(path=Path(f"fgsm_rs/seed{s}"), seed=s, setting=regime_c, history=h) for s, h in enumerate(histories)]
+
+
+def test_the_collapse_table_says_per_seed_which_epochs_were_flagged():
+    table = figures.collapse_table(single_step_runs())
+    assert "| fgsm_rs | 0 | 2 | 1 | 30.0 | 2.0 | 30.0 |" in table, table
+    assert "| fgsm_rs | 1 | 3 | 2 | 31.0 | 5.0 | 60.0 |" in table, table
+    assert figures.collapse_table([]) == ""
