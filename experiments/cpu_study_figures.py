@@ -33,7 +33,11 @@ from ladlit.reporting.aggregate import Run, find_runs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "docs" / "figures"
-REGIMES = {"cpu_study": "16,384 images, 10 epochs", "cpu_study_overfit": "1,000 images, 80 epochs"}
+REGIMES = {
+    "cpu_study": "16,384 images, 10 epochs",
+    "cpu_study_overfit": "1,000 images, 80 epochs",
+    "cpu_study+resnet56": "ResNet-56, 16,384 images, 10 epochs",
+}
 SCHEMES = {"pgd+lad": ("LAD (Lie-Trotter)", "tab:blue"), "pgd+lad_sm": ("LAD-SM (Strang-Marchuk)", "tab:red")}
 
 
@@ -46,7 +50,10 @@ def save(fig: plt.Figure, name: str) -> Path:
 
 
 def regime(run: Run) -> str:
-    return str(run.setting.get("choices.experiment"))
+    """The run's protocol: its experiment, and its model when that is not the study's ResNet-20
+    (ResNet-56 on regime A's protocol is a regime of its own, never averaged into regime A)."""
+    experiment, model = str(run.setting.get("choices.experiment")), run.setting.get("choices.model")
+    return experiment if model in (None, "resnet20") else f"{experiment}+{model}"
 
 
 def best_record(run: Run) -> dict[str, float]:

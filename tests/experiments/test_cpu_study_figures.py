@@ -128,3 +128,11 @@ def test_the_collapse_table_says_per_seed_which_epochs_were_flagged():
     assert "| fgsm_rs | 0 | 2 | 1 | 30.0 | 2.0 | 30.0 |" in table, table
     assert "| fgsm_rs | 1 | 3 | 2 | 31.0 | 5.0 | 60.0 |" in table, table
     assert figures.collapse_table([]) == ""
+
+
+def test_a_deeper_model_on_regime_a_is_a_regime_of_its_own():
+    shallow, deep = run("pgd", 0), run("pgd", 0)
+    deep.setting |= {"choices.experiment": "cpu_study", "choices.model": "resnet56"}
+    shallow.setting |= {"choices.experiment": "cpu_study", "choices.model": "resnet20"}
+    assert (figures.regime(shallow), figures.regime(deep)) == ("cpu_study", "cpu_study+resnet56")
+    assert "cpu_study+resnet56" in figures.REGIMES  # so its eta grid gets a panel of its own
