@@ -5,7 +5,7 @@
 # continues where it stopped. Two lanes of one thread each (RESULTS 5: two 1-thread runs take as
 # long as one 2-thread run); a regime-C run trains 65-75 minutes in a lane with the cores free (up
 # to 2 hours beside other work), PGD-20 + CW-20 on 5,000 test images about 10 minutes per
-# checkpoint, AutoAttack on 1,000 about 40.
+# checkpoint, AutoAttack on 1,000 about 70 (measured on seed 2, RESULTS 8.3).
 # Run it from a separate worktree, so that edits to the main checkout cannot reach a running job:
 #   git worktree add -b study ../study && cd ../study && make install
 #   nohup bash experiments/cpu_study_full_plan.sh > outputs/cpu_study_full_plan.log 2>&1 &
@@ -71,7 +71,7 @@ wait $lane_1; wait $lane_2
 study $A --arm "${deep[@]}" --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true --retrain
 
 # 7. What phase 3 skipped for want of checkpoints, trained again: per seed and lane, the retrain
-# (65-75 minutes), the missing PGD/CW checkpoint and AutoAttack on 1,000 (about 2.3 hours with the
+# (65-75 minutes), the missing PGD/CW checkpoint and AutoAttack on 1,000 (about 2.7 hours with the
 # cores free), so that one seed finishes on the machine that trained it again. --retrain stops
 # unless the retrained history equals the committed one.
 for seed in 0 1 2; do
