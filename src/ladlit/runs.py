@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-DEFENSE_TARGETS = {"Natural": "none", "PGDTraining": "pgd", "TRADES": "trades", "MART": "mart"}
+DEFENSE_TARGETS = {"Natural": "none", "PGDTraining": "pgd", "FGSMRS": "fgsm_rs", "TRADES": "trades", "MART": "mart"}
 SCHEME_NAMES = {"lie_trotter": "lad", "strang_marchuk": "lad_sm"}
 
 

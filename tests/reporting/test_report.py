@@ -13,6 +13,7 @@ import pytest
 from helpers import FGSM_RS, PGD, compose_config, lad, quickstart_config, write_eval, write_run
 
 from ladlit.eval import evaluate_checkpoint
+from ladlit.records import read_json, write_json
 from ladlit.report import main as report_main
 from ladlit.reporting.aggregate import find_runs, summarize
 from ladlit.train import train
@@ -123,6 +124,17 @@ def test_layerwise_defense_on_another_base_pairs_with_that_base_alone(tmp_path):
     assert csv.splitlines()[0].endswith(",paired with") and any(
         ",fgsm_rs+lad " in line and line.endswith(f",{fgsm}") for line in csv.splitlines()
     ), csv
+
+
+def test_a_defense_is_named_from_its_config_not_from_an_older_record(tmp_path):
+    """FGSM-RS's first runs recorded the class name ("FGSMRS") as their method; the report names
+    every run from its config, so they join the runs written after FGSM-RS got its config name."""
+    for seed in (0, 1):
+        write_run(tmp_path, f"fgsm{seed}", seed, FGSM_RS, 0.55, 0.20)
+    old = read_json(tmp_path / "fgsm0" / "metrics.json")
+    old["run"] |= {"base": "FGSMRS", "method": "FGSMRS"}
+    write_json(tmp_path / "fgsm0" / "metrics.json", old)
+    assert "| fgsm_rs | best.ckpt | 5000 | 2 |" in rows_by_label(tmp_path)
 
 
 def test_reference_can_be_chosen(tmp_path):

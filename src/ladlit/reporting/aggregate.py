@@ -23,7 +23,7 @@ from typing import Any
 
 from ladlit.attacks import WORST
 from ladlit.records import BOOKKEEPING, flatten_config, key_in, read_json, worst_name
-from ladlit.runs import SCHEME_NAMES
+from ladlit.runs import SCHEME_NAMES, describe_run
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
 # config keys that do not change what a run measures: bookkeeping, the seed (the report averages
@@ -144,7 +144,9 @@ def setting_of(config: Mapping[str, Any] | None, described: Mapping[str, Any]) -
     defense = dict(config.get("defense") or {})
     layerwise = str(defense.get("_target_", "")).endswith("LayerwiseDefense")
     base = dict(defense.pop("base", {}) or {}) if layerwise else defense
-    setting: dict[str, Any] = {"method": _method(described)}
+    # named from the config, so a record written before its defense had a name of its own (FGSM-RS's
+    # early runs recorded the class name "FGSMRS") joins the later ones
+    setting: dict[str, Any] = {"method": describe_run(config)["method"] if defense else _method(described)}
     setting.update({f"base.{k}": v for k, v in _leaves(base)})
     if layerwise:
         setting.update({f"lad.{k}": v for k, v in _leaves(defense) if k not in ("_target_", "scheme")})
