@@ -491,7 +491,9 @@ def plot_full_data(runs: list[Run]) -> Path | None:
             style = dict(color=colors[i % len(colors)], lw=1.2, marker=".", alpha=0.85)
             robust.plot(epochs, [100 * r["val/robust_acc"] for r in validated], label=label, **style)
             clean.plot(epochs, [100 * r["val/acc_clean"] for r in validated], label=label, **style)
-            gap.plot(epochs, [100 * (r["val/acc_fgsm"] - r["val/acc_pgd10"]) for r in validated], label=label, **style)
+            both = [r for r in validated if "val/acc_fgsm" in r and "val/acc_pgd10" in r]
+            gaps = [100 * (r["val/acc_fgsm"] - r["val/acc_pgd10"]) for r in both]
+            gap.plot([r["epoch"] + 1 for r in both], gaps, label=label, **style)
             events = [
                 (r["epoch"] + 1, 100 * r["val/robust_acc"]) for r in validated if r.get("val/catastrophic_overfit")
             ]
