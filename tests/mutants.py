@@ -41,8 +41,8 @@ MUTANTS = [
     Mutant(
         "the report pairs every row with PGD-AT, FGSM-RS + LAD included",
         "src/ladlit/reporting/aggregate.py",
-        'wanted = "pgd" if method == base and',
-        'wanted = "pgd" if True or method == base and',
+        'wanted = "pgd" if method == base else base',
+        'wanted = "pgd" if True or method == base else base',
         ("tests/reporting/test_report.py",),
     ),
     Mutant(

@@ -255,7 +255,7 @@ def is_reference(candidate: Row, row: Row, spec: Mapping[str, str] | None) -> bo
         return matches(candidate, spec)
     method = str(row.defense.get("method", ""))
     base = method.split("+")[0]
-    wanted = "pgd" if method == base and not any(k.startswith("lad.") for k in row.defense) else base
+    wanted = "pgd" if method == base else base  # a layer-wise method always names its scheme
     return not any(k.startswith("lad.") for k in candidate.defense) and candidate.defense.get("method") == wanted
 
 
