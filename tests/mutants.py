@@ -32,6 +32,13 @@ class Mutant:
 
 MUTANTS = [
     Mutant(
+        "the report pulls in torch for a name (every report waits seconds for an import it never uses)",
+        "src/ladlit/tables.py",
+        "from rich.table import Table\n",
+        "import torch  # noqa: F401\nfrom rich.table import Table\n",
+        ("tests/reporting/test_report.py::test_the_report_reads_records_without_importing_torch",),
+    ),
+    Mutant(
         "the report trusts a record's method over its config (FGSM-RS's early runs stay apart)",
         "src/ladlit/reporting/aggregate.py",
         'describe_run(config)["method"] if defense else _method(described)',

@@ -16,13 +16,12 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from ladlit.attacks import WORST
 from ladlit.checkpoints import load_model
 from ladlit.checks import check_positive_int
 from ladlit.config import CONF_DIR, build
 from ladlit.console import console, report_errors
 from ladlit.evaluation import ExampleSet, ExtraEvaluation, Subject, add_evaluations, evaluate
-from ladlit.records import evaluation_key
+from ladlit.records import WORST, evaluation_key
 from ladlit.runs import describe_run, device_name
 from ladlit.tables import accuracy_table
 

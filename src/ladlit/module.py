@@ -11,9 +11,10 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric
 
-from ladlit.attacks import WORST, Attack, correct, worst_case
+from ladlit.attacks import Attack, correct, worst_case
 from ladlit.defenses import Defense, EpochEnd
 from ladlit.errors import ConfigError
+from ladlit.records import WORST
 
 
 class AdversarialTraining(pl.LightningModule):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
-from ladlit.attacks.outcome import WORST
+WORST = "worst"  # the name of the per-example worst case over attacks, wherever it is recorded or shown
 
 # Config keys (and key prefixes) that change neither what a run learns nor what it measures:
 # where things are written and read, logging, devices, speed. Resuming may change them, and the

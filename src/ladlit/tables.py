@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ladlit.attacks import WORST
+from ladlit.records import WORST
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence[int] = ()) -> str:

@@ -12,11 +12,12 @@ from helpers import PGD, write_eval, write_run
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ladlit.attacks import WORST, Attack, worst_case
+from ladlit.attacks import Attack, worst_case
 from ladlit.defenses import Natural
 from ladlit.evaluation.accuracy import ExampleSet, evaluate
 from ladlit.evaluation.sanity import gradient_masking_checklist
 from ladlit.module import AdversarialTraining
+from ladlit.records import WORST
 from ladlit.reporting.aggregate import find_runs, summarize
 
 N = 8

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 from helpers import FGSM_RS, PGD, compose_config, lad, quickstart_config, write_eval, write_run
@@ -215,3 +217,10 @@ def test_train_eval_report_end_to_end(tmp_path):
     assert f"{100 * sum(pgd20) / 2:.2f} ±" in (runs / "report.md").read_text()
     for png in ("eps_sweep.png", "attacks.png"):
         assert (runs / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_report_reads_records_without_importing_torch():
+    """A report is JSON in, tables out: it starts in a blink and runs where torch is not installed."""
+    code = "import sys, ladlit.report; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

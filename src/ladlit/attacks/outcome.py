@@ -14,8 +14,6 @@ from torch import Tensor, nn
 
 from ladlit.attacks.base import Attack
 
-WORST = "worst"  # the name of the per-example worst case, wherever it is recorded or shown
-
 
 def correct(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None) -> Tensor:
     """Per-example correctness (bool) of `model` on (x, y), under `attack` if given."""

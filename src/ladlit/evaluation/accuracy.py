@@ -13,8 +13,9 @@ import torch
 from rich.progress import Progress
 from torch import Tensor, nn
 
-from ladlit.attacks import WORST, Attack, correct, worst_case
+from ladlit.attacks import Attack, correct, worst_case
 from ladlit.data import to_unit_float
+from ladlit.records import WORST
 
 
 @dataclass

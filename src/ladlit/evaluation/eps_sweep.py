@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ladlit.attacks import PGD, WORST
+from ladlit.attacks import PGD
 from ladlit.checks import check_unit_interval
 from ladlit.evaluation.accuracy import evaluate
 from ladlit.evaluation.extra import ExtraEvaluation, Subject
+from ladlit.records import WORST
 
 
 class EpsSweep(ExtraEvaluation):

@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ladlit.attacks import WORST
 from ladlit.evaluation.extra import render
 from ladlit.locks import record_lock
-from ladlit.records import read_json, worst_name, write_json
+from ladlit.records import WORST, read_json, worst_name, write_json
 from ladlit.tables import markdown_table
 
 

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ladlit.attacks import WORST
-from ladlit.records import BOOKKEEPING, flatten_config, key_in, read_json, worst_name
+from ladlit.records import BOOKKEEPING, WORST, flatten_config, key_in, read_json, worst_name
 from ladlit.runs import SCHEME_NAMES, describe_run
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
