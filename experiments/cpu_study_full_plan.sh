@@ -51,9 +51,11 @@ wait $lane_1; wait $lane_2
   study $C --arm fgsm_rs "${S[@]}" --seeds 1 --eval best ) & lane_2=$!
 wait $lane_1; wait $lane_2
 lad_fgsm=(lad_fgsm_rs "defense.eta=$(eta_c lad_fgsm_rs)" "${S[@]}")
-study $C --arm "${lad_fgsm[@]}" --seeds 0 1 2 --eval best --retrain & lane_1=$!
+study $C --arm "${lad_fgsm[@]}" --seeds 0 1 --eval best --retrain & lane_1=$!
 study $C --arm fgsm_rs "${S[@]}" --seeds 2 --eval best & lane_2=$!
 wait $lane_1; wait $lane_2
+# The odd run out gets both cores (about twice a lane's speed) rather than a lane beside an idle one.
+OMP_NUM_THREADS=2 study $C --arm "${lad_fgsm[@]}" --seeds 2 --eval best --retrain
 
 # 5. AWP on regime C (best and last checkpoints, like PGD-AT and LAD).
 study $C --arm pgd_awp "${S[@]}" --seeds 0 2 --eval best last & lane_1=$!
