@@ -220,7 +220,7 @@ def test_train_eval_report_end_to_end(tmp_path):
 
 
 def test_the_report_reads_records_without_importing_torch():
-    """A report is JSON in, tables out: it starts in a blink and runs where torch is not installed."""
+    """A report is JSON in, tables out: it should not wait seconds for torch and every attack to import."""
     code = "import sys, ladlit.report; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
