@@ -51,7 +51,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         "seconds": seconds,
         "attacks": {k: repr(v) for k, v in attacks.items()},
         "examples": examples.record(),
-        **({"worst_of": list(attacks)} if WORST in accuracy else {}),
+        **({"worst_of": list(attacks), "worst_includes_clean": True} if WORST in accuracy else {}),
     }
     entries = {evaluation_key(path.name, "+".join(attacks) or "clean", cfg.eps, n): {**common, **attacked}}
     subject = Subject(net, loader, device, n, cfg.eps, run_config or {}, outcomes)

@@ -20,9 +20,10 @@ from ladlit.records import WORST
 class AdversarialTraining(pl.LightningModule):
     """Trains `net` on the loss `defense` computes; validates clean and under `val_attacks`.
 
-    Logged per epoch: `{stage}/acc_clean`, `{stage}/acc_<attack>` for each attack, with two or
-    more attacks `{stage}/acc_worst` (per example: correct under every attack), and
-    `{stage}/robust_acc` (the checkpoint monitor): the worst case, or the one attack's accuracy.
+    Logged per epoch: `{stage}/acc_clean`, `{stage}/acc_<attack>` for each attack,
+    `{stage}/acc_worst` (per example: correct clean and under every attack; AutoAttack's and
+    RobustBench's robust accuracy), and `{stage}/robust_acc` (the checkpoint monitor): the worst
+    case, or the clean accuracy when there is no attack.
 
     Args:
         net: backbone taking [0, 1] images.
@@ -63,7 +64,7 @@ class AdversarialTraining(pl.LightningModule):
                 f"an attack may not be named {WORST!r}: that name is the per-example worst case over attacks"
             )
         self.train_acc, self.train_loss = MeanMetric(), MeanMetric()
-        names = ["clean", *self.val_attacks, *([WORST] if len(self.val_attacks) >= 2 else [])]
+        names = ["clean", *self.val_attacks, *([WORST] if self.val_attacks else [])]
         self.eval_acc = nn.ModuleDict(
             {stage: nn.ModuleDict({n: MeanMetric() for n in names}) for stage in ("val", "test")}
         )
@@ -123,19 +124,20 @@ class AdversarialTraining(pl.LightningModule):
         x, y = batch
         x = x.contiguous(memory_format=self.memory_format)
         metrics = self.eval_acc[stage]
-        metrics["clean"].update(correct(self.net, x, y).float())
+        clean = correct(self.net, x, y)
+        metrics["clean"].update(clean.float())
         hits = {name: correct(self.net, x, y, attack) for name, attack in self.val_attacks.items()}
         for name, hit in hits.items():
             metrics[name].update(hit.float())
         if WORST in metrics:
-            metrics[WORST].update(worst_case(hits.values()).float())
+            metrics[WORST].update(worst_case(clean, hits.values()).float())
 
     def _log_accuracies(self, stage: str) -> None:
         accs = {name: metric.compute() for name, metric in self.eval_acc[stage].items()}
         for name, acc in accs.items():
-            self.log(f"{stage}/acc_{name}", acc, prog_bar=name in ("clean", WORST) or len(accs) == 2)
+            self.log(f"{stage}/acc_{name}", acc, prog_bar=name in ("clean", WORST))
             self.eval_acc[stage][name].reset()
-        robust = accs.get(WORST, accs[next(iter(self.val_attacks), "clean")])
+        robust = accs.get(WORST, accs["clean"])
         self.log(f"{stage}/robust_acc", robust)
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
@@ -146,5 +148,8 @@ class AdversarialTraining(pl.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer, max_epochs=self.trainer.max_epochs)
+        max_epochs = self.trainer.max_epochs
+        if self.trainer.fast_dev_run:  # one batch of the configured schedule (its warm-up may be longer than 1 epoch)
+            max_epochs = ((self.hparams.run_config or {}).get("trainer") or {}).get("max_epochs") or max_epochs
+        scheduler = self.scheduler_factory(optimizer, max_epochs=max_epochs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

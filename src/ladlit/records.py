@@ -125,6 +125,7 @@ class EvaluationEntry(TypedDict, total=False):
     attacks: dict[str, str]  # name -> the attack's repr (its settings)
     examples: dict[str, Any]  # which test examples: split, first n, sha1 of images and labels
     worst_of: list[str]  # the attacks "worst" covers
+    worst_includes_clean: bool  # "worst" also needs the clean prediction right (absent: written before it did)
     evaluation: str  # an extra evaluation's class (ladlit.evaluation.extra); its result under its name
 
 
@@ -149,5 +150,6 @@ class RunRecord(TypedDict, total=False):
     device: str
     date: str
     history: list[dict[str, float]]  # one record per epoch (EpochHistory)
+    worst_includes_clean: bool  # val/robust_acc needs the clean prediction right too (absent: written before)
     pruned: str | None  # why a sweep pruned it
     config: dict[str, Any]  # the resolved config

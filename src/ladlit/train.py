@@ -179,6 +179,7 @@ def run_record(
         "device": device_name(module.device),
         "date": time.strftime("%Y-%m-%d"),
         "history": history,
+        "worst_includes_clean": True,
         "pruned": next((cb.pruned for cb in trainer.callbacks if getattr(cb, "pruned", None)), None),
         "config": module.hparams.run_config,
     }

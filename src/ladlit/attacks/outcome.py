@@ -1,8 +1,11 @@
 """What an attack does to each example: correct or fooled, and the field's worst case over attacks.
 
 Robust accuracy as AutoAttack and RobustBench define it counts an example as robust only if it
-survives every attack that was run, so the worst case is taken per example (`all` over attacks),
-never as the minimum of the attacks' accuracies, which can be well above it.
+is classified correctly clean and survives every attack that was run, so the worst case is taken
+per example (`all` over the clean prediction and the attacks), never as the minimum of the attacks'
+accuracies, which can be well above it. The clean prediction matters where an attack "repairs" a
+misclassified example: rare under PGD, but exactly what a label-leaking or gradient-masked model
+does (FGSM accuracy above clean accuracy is the symptom).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ def correct(model: nn.Module, x: Tensor, y: Tensor, attack: Attack | None = None
         return model(x_eval).argmax(1) == y
 
 
-def worst_case(hits: Iterable[Tensor]) -> Tensor:
-    """Per example: correct under every attack (the logical and of their correctness masks)."""
+def worst_case(clean: Tensor, hits: Iterable[Tensor]) -> Tensor:
+    """Per example: correct on the clean image and under every attack (the logical and of the
+    clean correctness mask and the attacks')."""
     masks = list(hits)
     if not masks:
         raise ValueError("the worst case needs at least one attack's outcome")
-    return torch.stack(masks).all(0)
+    return torch.stack([clean, *masks]).all(0)

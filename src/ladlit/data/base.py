@@ -45,9 +45,14 @@ class InMemoryDataModule(pl.LightningDataModule):
             robust early stopping). 0 validates on the test set.
         crop_padding: pixels of zero padding for the random crop (0 disables it).
         hflip: random horizontal flips.
-        train_subset, test_subset: keep only the first N (shuffled with `seed`) images, for
+        train_subset, test_subset: keep only the first N (shuffled with `split_seed`) images, for
             quick studies.
-        seed: seed of the validation split, the subsets and the shuffling order.
+        seed: the run's seed (`${seed}` in every dataset config): it draws the training order, so
+            the seeds of an arm see different batches.
+        order_seed: pins the training order to this seed instead (the committed CPU study trained
+            every seed on order 0); None follows `seed`.
+        split_seed: seed of the validation split and the subsets, kept apart from `seed` so that
+            every seed of a study selects its checkpoint on the same images.
         device_resident: hold the uint8 arrays on the trainer's device (GPU data path; CIFAR-10
             takes 180 MB there). Off, they stay in host memory and batches are copied over.
     """
@@ -66,6 +71,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         test_subset: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        order_seed: int | None = None,
+        split_seed: int = 0,
         device_resident: bool = False,
     ) -> None:
         super().__init__()
@@ -81,7 +88,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.hflip = hflip
         self.train_subset, self.test_subset = train_subset, test_subset
         self.num_workers = num_workers
-        self.seed = seed
+        self.order_seed = seed if order_seed is None else order_seed
+        self.split_seed = split_seed
         self.device_resident = device_resident
         self.train_set: ArrayBatches | None = None
 
@@ -93,7 +101,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         arrays = self.load()
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.split_seed)
         train_order = rng.permutation(len(arrays.y_train))
         val_idx, train_idx = train_order[: self.val_size], train_order[self.val_size :]
         if self.train_subset:
@@ -126,14 +134,14 @@ class InMemoryDataModule(pl.LightningDataModule):
     def _loader(self, dataset: ArrayBatches, batch_size: int, shuffle: bool) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         on_host = dataset.device.type == "cpu"
-        order = ShardedOrder(len(dataset), self.seed, shuffle, rank, world)
+        order = ShardedOrder(len(dataset), self.order_seed, shuffle, rank, world)
         return DataLoader(
             dataset,
             batch_size=None,  # the sampler yields whole batches of indices; the dataset gathers them
             sampler=ShardedBatches(order, batch_size, drop_last=shuffle and len(dataset) > batch_size),
             # its own generator: making an iterator draws a base seed, and from the global RNG that
             # draw would shift the epoch's random crops and starts depending on when it happens
-            generator=torch.Generator().manual_seed(self.seed),
+            generator=torch.Generator().manual_seed(self.order_seed),
             num_workers=self.num_workers if on_host else 0,
             pin_memory=on_host and torch.cuda.is_available(),
             persistent_workers=on_host and self.num_workers > 0,

@@ -26,7 +26,7 @@ class DigitsDataModule(InMemoryDataModule):
 
     It is the offline default because it is real data that installs with a dependency, and an
     8x8 grey image keeps a PGD-trained residual net to seconds per epoch on 2 CPU cores.
-    Pixels 0..16 are rescaled to uint8 0..255. The split is stratified and fixed by `seed`.
+    Pixels 0..16 are rescaled to uint8 0..255. The split is stratified and fixed by `split_seed`.
     """
 
     def __init__(self, test_fraction: float = 0.25, **kwargs) -> None:
@@ -40,7 +40,7 @@ class DigitsDataModule(InMemoryDataModule):
         digits = load_digits()
         images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
         x_tr, x_te, y_tr, y_te = train_test_split(
-            images, digits.target, test_size=self.test_fraction, stratify=digits.target, random_state=self.seed
+            images, digits.target, test_size=self.test_fraction, stratify=digits.target, random_state=self.split_seed
         )
         return ImageArrays(x_tr, y_tr, x_te, y_te)
 

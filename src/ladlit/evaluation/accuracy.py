@@ -1,5 +1,5 @@
-"""Accuracy under attack over a DataLoader, with a progress bar: each attack's, and with two or
-more attacks the per-example worst case (`attacks.outcome`); plus which examples were used."""
+"""Accuracy under attack over a DataLoader, with a progress bar: each attack's and the per-example
+worst case (correct clean and under every attack, `attacks.outcome`); plus which examples were used."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def evaluate(
     outcomes: dict[str, Tensor] | None = None,
 ) -> tuple[dict[str, float], int]:
     """Clean accuracy and accuracy under each attack on the first `n_examples` examples, and with
-    two or more attacks `worst`: the share of examples correct under every one of them.
+    any attack `worst`: the share of examples correct clean and under every one of them.
 
     Returns ({"clean": acc, <attack>: acc, ..., ["worst": acc]}, number of examples evaluated); if
     `seconds` is given, each attack's wall time is added to it; `examples` fingerprints the images;
@@ -58,7 +58,7 @@ def evaluate(
         raise ValueError(f"an attack may not be named {WORST!r}: that name is the per-example worst case")
     model.eval().to(device)
     seconds = {} if seconds is None else seconds
-    hits = {name: 0 for name in ("clean", *attacks, *([WORST] if len(attacks) >= 2 else []))}
+    hits = {name: 0 for name in ("clean", *attacks, *([WORST] if attacks else []))}
     seen, masks = 0, {name: [] for name in attacks}
     total = n_examples or len(getattr(batches, "dataset", [])) or None
     with Progress(transient=True) as progress:
@@ -68,7 +68,8 @@ def evaluate(
             if examples is not None:
                 examples.add(x, y)
             x, y = to_unit_float(x.to(device)), y.to(device)
-            hits["clean"] += int(correct(model, x, y).sum())
+            clean = correct(model, x, y)
+            hits["clean"] += int(clean.sum())
             batch_hits = []
             for name, attack in attacks.items():
                 start = time.perf_counter()
@@ -79,7 +80,7 @@ def evaluate(
                 hits[name] += int(batch_hits[-1].sum())
                 masks[name].append(batch_hits[-1].cpu())
             if WORST in hits:
-                hits[WORST] += int(worst_case(batch_hits).sum())
+                hits[WORST] += int(worst_case(clean, batch_hits).sum())
             seen += keep
             progress.advance(task, keep)
     if outcomes is not None:

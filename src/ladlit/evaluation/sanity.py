@@ -66,7 +66,8 @@ def gradient_masking_checklist(
     model.eval()
     tol = tolerance if tolerance is not None else max(1.0 / len(y), 0.01)
     acc: Callable[[Attack | None], float] = lambda attack: accuracy(model, x, y, attack)
-    clean = acc(None)
+    clean_hits = seeded_correct(model, x, y)
+    clean = clean_hits.float().mean().item()
     with torch.no_grad():
         deterministic = torch.equal(model(x), model(x))
     eps0 = acc(PGD(eps=0.0, steps=5))
@@ -77,13 +78,13 @@ def gradient_masking_checklist(
         (f"PGD-20 x{restarts}", seeded_correct(model, x, y, PGD(eps=eps, steps=20, restarts=restarts))),
     ]
     fgsm, pgd20, pgd_long, pgd_restarts = (hit.float().mean().item() for _, hit in white)
-    white_box = worst_case(hit for _, hit in white).float().mean().item()
+    white_box = worst_case(clean_hits, (hit for _, hit in white)).float().mean().item()
     sweep = {e: pgd20 if e == eps else acc(PGD(eps=e, steps=20)) for e in (eps / 4, eps / 2, eps, 2 * eps)}
     large = acc(PGD(eps=large_eps, steps=20))
     square = acc(Square(eps=eps, n_queries=square_queries))
     curve = [clean, *sweep.values()]
     pct = lambda v: f"{100 * v:.1f}%"
-    white_name = f"white-box worst case (per example, {' + '.join(name for name, _ in white)})"
+    white_name = f"white-box worst case (per example, clean + {' + '.join(name for name, _ in white)})"
     checks = [
         Check(
             "eps=0 equals clean accuracy", abs(eps0 - clean) <= 1e-9, f"clean {pct(clean)}, PGD at eps=0 {pct(eps0)}"

@@ -2,6 +2,13 @@
 
 Shortcuts are option A of the paper (identity; stride-2 subsampling and zero-padded channels),
 which gives ResNet-20 its 0.27M parameters. Small widths make the tiny nets used in tests.
+
+Deep ones (56, 110) may need the field's start to train at all under adversarial training
+(experiments/RESULTS.md, section 10): He initialisation of the convolutions (He et al., ICCV
+2015, as fb.resnet.torch and torchvision apply it: normal, std sqrt(2 / fan_out)) and each residual
+branch's last BatchNorm scale at zero (Goyal et al. 2017; torchvision's `zero_init_residual`), so
+that every block starts as the identity map: in the ODE view x_{n+1} = x_n + F_n(x_n), a network
+that starts with F = 0 and lets training move it.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ class CifarResNet(ResidualNet):
         std: Sequence[float] = (1.0, 1.0, 1.0),
         depth: int = 20,
         widths: Sequence[int] = (16, 32, 64),
+        conv_init: str = "pytorch",
+        zero_init_residual: bool = False,
     ) -> None:
         if (depth - 2) % 6:
             raise ConfigError(f"depth must be 6n+2 (e.g. 20, 56), got {depth}", key="depth")
@@ -53,3 +62,15 @@ class CifarResNet(ResidualNet):
             nn.Conv2d(len(mean), widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
         )
         super().__init__(mean, std, stem, blocks, classifier_head(in_planes, num_classes, preact=False))
+        if conv_init not in CONV_INITS:
+            raise ConfigError(f"conv_init must be one of {', '.join(CONV_INITS)}, got {conv_init!r}", key="conv_init")
+        if conv_init == "he":
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if zero_init_residual:
+            for block in self.residual_blocks():
+                nn.init.zeros_(block.bn2.weight)
+
+
+CONV_INITS = ("pytorch", "he")  # PyTorch's default (kaiming uniform, a=sqrt(5)), or He et al.'s normal
