@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-slow lint format bench mutants clean
+.PHONY: install train test test-kernels test-slow lint format bench mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,18 @@ train: $(STAMP)
 ## worker (its session fixtures trained once there); slow and GPU checks are excluded.
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
+
+## The tests that compare two computations' floats (marked `numerics`: compiled vs eager, folded vs
+## plain, DDP vs one process, ladlit's AutoAttack vs the reference, ...) under other CPU kernels than
+## this machine's: ATen's AVX2 and scalar kernels (torch.compile follows), then oneDNN capped at
+## AVX2 (compiled code left out: the cap aborts it). Each kernel choice gets its own inductor cache:
+## one built for another ISA crashes. What a test allows must hold on every CPU kind (RESULTS 11).
+NUMERICS := -m "numerics and not slow and not gpu" -p no:cacheprovider
+KERNEL_CACHE := $(or $(TMPDIR),/tmp)/ladlit-inductor
+test-kernels: $(STAMP)
+	ATEN_CPU_CAPABILITY=avx2 TORCHINDUCTOR_CACHE_DIR=$(KERNEL_CACHE)-avx2 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile $(NUMERICS)
+	ATEN_CPU_CAPABILITY=default TORCHINDUCTOR_CACHE_DIR=$(KERNEL_CACHE)-default OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile $(NUMERICS)
+	ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile $(NUMERICS) --ignore tests/test_compile.py
 
 ## Style: ruff lint and format check (CI runs it); `make format` rewrites in place.
 lint: $(STAMP)

@@ -8,18 +8,21 @@ last one's. Each run starts from an empty compile cache.
     python experiments/bench_epoch.py                                   # GPU: PreActResNet-18, CIFAR-10 jpeg, 50,000 images
     python experiments/bench_epoch.py --presets default gpu_fast --defenses pgd lad lad_sm -- train_attack_steps=10
     python experiments/bench_epoch.py --model resnet20 --train-subset 256 --presets cpu -- train_attack_steps=2   # CPU smoke run
+    python experiments/bench_epoch.py --model resnet20 resnet56 --presets cpu --defenses pgd lad --threads 1 \
+        --train-subset 6400 --json experiments/results/step_cost/depth.json -- experiment=cpu_study   # RESULTS 8.4
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
-from benchlib import QUIET_TRAINER, header, pick_device, sync
+from benchlib import QUIET_TRAINER, header, machine, pick_device, set_threads, sync, write_record
 from ladlit.config import compose_config
 from ladlit.errors import LadlitError
 from ladlit.train import build_module
@@ -75,28 +78,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["default", "gpu_fast"], help="trainer= configs to compare")
     parser.add_argument("--defenses", nargs="+", default=["pgd", "lad", "lad_sm"])
-    parser.add_argument("--model", default="preact_resnet18")
+    parser.add_argument("--model", "--models", nargs="+", default=["preact_resnet18"], help="model configs")
     parser.add_argument("--train-subset", type=int, default=None, help="images per epoch (default: all 50,000)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--dataset", default="cifar10_jpeg", help="dataset config (digits: a dry run without data)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here, with the machine")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. train_attack_steps=10")
     args = parser.parse_args()
-    print(header("bench_epoch", pick_device(), args.model, f"overrides: {' '.join(args.overrides) or '-'}"))
-    print(f"| defense | trainer preset | s, epoch 1 | s/epoch (epoch {args.epochs}) | images/s |")
-    print("|---|---|---:|---:|---:|")
-    for defense in args.defenses:
-        for preset in args.presets:
-            try:
-                seconds, images = epoch_seconds(
-                    preset, defense, args.model, args.train_subset, args.epochs, args.overrides, args.dataset
+    threads = set_threads(args.threads)
+    device = pick_device()
+    measured_on = machine(device)
+    models = " ".join(args.model)
+    print(header("bench_epoch", device, models, f"overrides: {' '.join(args.overrides) or '-'}"))
+    print(f"| model | defense | trainer preset | s, epoch 1 | s/epoch (epoch {args.epochs}) | images/s |")
+    print("|---|---|---|---:|---:|---:|")
+    rows = []
+    for model in args.model:
+        for defense in args.defenses:
+            for preset in args.presets:
+                try:
+                    seconds, images = epoch_seconds(
+                        preset, defense, model, args.train_subset, args.epochs, args.overrides, args.dataset
+                    )
+                except LadlitError as err:  # e.g. speed.compile=true with defense.detach=false
+                    print(f"| {model} | {defense} | {preset} | refused: {err} | - | - |", flush=True)
+                    continue
+                rate = images / seconds[-1]
+                rows.append(
+                    {"model": model, "defense": defense, "preset": preset, "images": images, "epoch_seconds": seconds}
                 )
-            except LadlitError as err:  # e.g. speed.compile=true with defense.detach=false
-                print(f"| {defense} | {preset} | refused: {err} | - | - |", flush=True)
-                continue
-            print(
-                f"| {defense} | {preset} | {seconds[0]:.1f} | {seconds[-1]:.1f} | {images / seconds[-1]:,.0f} |",
-                flush=True,
-            )
+                rows[-1]["images_per_second"] = rate  # over the last epoch: the first pays for warm-up
+                print(
+                    f"| {model} | {defense} | {preset} | {seconds[0]:.1f} | {seconds[-1]:.1f} | {rate:,.0f} |",
+                    flush=True,
+                )
+    if args.json:
+        settings = {"threads": threads, "epochs": args.epochs, "dataset": args.dataset, "overrides": args.overrides}
+        write_record(args.json, measured_on, {**settings, "rows": rows})
 
 
 if __name__ == "__main__":

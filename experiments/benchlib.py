@@ -1,10 +1,18 @@
-"""What the benchmark scripts share: the device, how it is named in a result header, GPU sync,
-models and defenses composed from conf/ as a run would build them, the quiet Trainer arguments,
-and CIFAR-shaped random data (throughput does not depend on pixel values)."""
+"""What the benchmark scripts share: the device, its threads, how it is named in a result header
+and in a result's JSON record (the machine and the command, so every figure quoted from a record
+says where and how it was measured), GPU sync, models and defenses composed from conf/ as a run
+would build them, the quiet Trainer arguments, and CIFAR-shaped random data (throughput does not
+depend on pixel values)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import sys
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +22,7 @@ from torch import nn
 from ladlit.config import compose_config
 from ladlit.data import ImageArrays, InMemoryDataModule
 from ladlit.defenses import Defense
+from ladlit.runs import cpu_kernels
 
 # Trainer arguments of a timing run: nothing written, nothing printed, no validation
 QUIET_TRAINER = {
@@ -27,6 +36,39 @@ QUIET_TRAINER = {
 
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_threads(threads: int | None) -> int:
+    """Run torch's intra-op work on `threads` threads (None: torch's default); the number in use."""
+    if threads is not None:
+        if threads < 1:
+            sys.exit(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What a timing or a repeated result depends on besides the code: the processor and the kernels
+    torch uses on it (`ladlit.runs.cpu_kernels`: ATen's capability, a oneDNN cap, threads, version),
+    its cores, and the load when measuring started (1-minute average: about 0 when the cores were free)."""
+    return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        **cpu_kernels(),
+        "cores": os.cpu_count(),
+        "load_1min": os.getloadavg()[0],
+    }
+
+
+def write_record(path: Path, measured_on: dict[str, Any], result: dict[str, Any]) -> None:
+    """`result` as JSON at `path`, with the date, the command that measured it, the machine as
+    `machine()` saw it when measuring started, and the load when it ended."""
+    record = {
+        "date": str(date.today()),
+        "command": shlex.join(["python", *sys.argv]),
+        "machine": {**measured_on, "load_1min_at_end": os.getloadavg()[0]},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**record, **result}, indent=2))
 
 
 def header(script: str, device: torch.device, *details: str) -> str:

@@ -59,9 +59,9 @@ fi
 
 python3 - "$REPORT" <<'PY' | tee -a "$REPORT"
 import re, sys
-# images/s of the last epoch: the ratio of throughputs is the inverse ratio of s/epoch, and it keeps
+# (model | defense | preset | s/epoch | s/epoch | images/s) images/s of the last epoch: the ratio of throughputs is the inverse ratio of s/epoch, and it keeps
 # its digits where a tiny dry-run epoch rounds to 0.0 s
-rows = re.findall(r"^\| (\w+) \| \w+ \| [\d.]+ \| [\d.]+ \| ([\d,]+) \|", open(sys.argv[1]).read(), flags=re.M)
+rows = re.findall(r"^\| [\w.-]+ \| (\w+) \| \w+ \| [\d.]+ \| [\d.]+ \| ([\d,]+) \|", open(sys.argv[1]).read(), flags=re.M)
 for i in range(0, len(rows), 3):
     block = {d: float(ips.replace(",", "")) for d, ips in rows[i : i + 3]}
     if "pgd" in block:

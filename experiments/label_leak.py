@@ -29,7 +29,9 @@ from ladlit.evaluation.accuracy import first_examples
 
 def probe(path: str, n: int, batch: int) -> dict[str, float]:
     """`ladlit.defenses.leak.label_leak` of one checkpoint on its first `n` test images."""
-    net, _, run, dataset_cfg = load_model(OmegaConf.create({"ckpt": path, "model": None, "dataset": None, "eps": None}))
+    net, _, run, dataset_cfg, _ = load_model(
+        OmegaConf.create({"ckpt": path, "model": None, "dataset": None, "eps": None})
+    )
     defense = instantiate(OmegaConf.create(run["defense"]))
     data = instantiate(dataset_cfg, eval_batch_size=batch)
     data.setup("test")

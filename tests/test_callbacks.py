@@ -8,6 +8,8 @@ from helpers import quickstart_config
 
 from ladlit.train import train
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 
 # --- EMA ------------------------------------------------------------------------------------------------
 class _Crash(Exception):

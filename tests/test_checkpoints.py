@@ -123,6 +123,7 @@ def _randomise(model):
     return model.eval()
 
 
+@pytest.mark.numerics
 def test_robustbench_preact_resnet18_loads_and_computes_the_same():
     theirs = _randomise(RBPreActResNet())
     ours = PreActResNet(mean=[0.0] * 3, std=[1.0] * 3).eval()  # their models take raw [0, 1] inputs
@@ -131,6 +132,7 @@ def test_robustbench_preact_resnet18_loads_and_computes_the_same():
     torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.numerics
 def test_robustbench_wide_resnet_loads_and_computes_the_same():
     theirs = _randomise(RBWideResNet(depth=16, widen_factor=2))
     state = {f"module.{k}": v for k, v in theirs.state_dict().items()}  # as saved from DataParallel

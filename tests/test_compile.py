@@ -17,6 +17,8 @@ from ladlit.errors import ConfigError
 from ladlit.models import CifarResNet, PreActResNet
 from ladlit.module import AdversarialTraining
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 MODELS = {
     "resnet20": lambda: CifarResNet(depth=20, widths=(4, 8, 16)),
     "preact_resnet18": lambda: PreActResNet(num_blocks=(2, 2, 2, 2), widths=(4, 8, 8, 8)),
@@ -42,13 +44,20 @@ def _loss_and_perturbations(defense, net, x, y):
 @pytest.mark.parametrize("model", MODELS)
 def test_compiled_layerwise_training_equals_eager(model):
     """Both schemes, rms and raw normalisation: the same loss (relative 1e-4, fp32) and the same
-    perturbations; and the compiled LAD loss is not the compiled PGD-AT loss (it does inject).
+    perturbations, in direction and size, per example; and the compiled LAD loss is not the
+    compiled PGD-AT loss (it does inject).
 
     The input attack is made negligible (eps 1e-6): its sign() turns compile's rounding
     differences into whole steps wherever a pixel's gradient is near zero, and PGD-AT alone
     then differs by 5e-4 between eager and compiled (measured); LAD's steps have no sign().
-    Perturbations agree to 1e-6 after one inner step and 0.3 % (relative l2) after two: a
-    rounding difference that crosses a ReLU kink changes a few elements of the next adjoint."""
+    What may legitimately differ is a few elements: a rounding difference that crosses a ReLU
+    kink after the first inner step changes those elements of the next adjoint, by an amount that
+    depends on the kernels (relative l2 of a block's perturbation: 0 to 2.2 %, measured on an Intel
+    Xeon with AMX under ATEN_CPU_CAPABILITY=avx512, avx2 and default; a 1 % bound that held on AMD
+    EPYC failed there). So the claim is checked where it lives: the loss (measured <= 4.1e-6), and
+    each example's perturbation direction (cosine >= 0.99; measured >= 0.9992) and size (within
+    1 %; measured <= 0.18 %). experiments/RESULTS.md 11 has the measurement; `make test-kernels`
+    runs this test under each kernel choice."""
     torch.manual_seed(0)
     eager = MODELS[model]().train()
     compiled = copy.deepcopy(eager)
@@ -69,12 +78,19 @@ def test_compiled_layerwise_training_equals_eager(model):
         torch.testing.assert_close(loss_c, loss_e, rtol=1e-4, atol=0)
         assert [sorted(p) for p in p_c] == [sorted(p) for p in p_e] and any(p_e)
         for block_c, block_e in zip(p_c, p_e):
-            for point, p in block_e.items():  # as a whole: a ReLU kink flipped by rounding moves single elements
-                assert (block_c[point] - p).norm() <= 1e-2 * p.norm()
+            for point, p in block_e.items():
+                q, p = block_c[point].flatten(1), p.flatten(1)
+                assert torch.nn.functional.cosine_similarity(q, p, dim=1).min() >= 0.99, f"{scheme} {point}"
+                torch.testing.assert_close(q.norm(dim=1), p.norm(dim=1), rtol=1e-2, atol=0)
         assert not torch.allclose(loss_c, pgd, rtol=1e-3), f"{scheme}/{normalize}: nothing was injected"
-    # eager BatchNorm statistics moved exactly as the compiled ones (same passes in train mode)
+    # eager BatchNorm statistics moved as the compiled ones: the same passes in train mode, and the
+    # same statistics as a whole (the perturbed passes carry the elements flipped at kinks into
+    # later blocks' statistics: one element of a near-zero running mean 1.8 % apart on AMX, measured)
     for (name, a), b in zip(eager.state_dict().items(), compiled.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}")
+        if a.is_floating_point():
+            assert (a - b).norm() <= 1e-2 * a.norm() + 1e-6, name
+        else:
+            assert torch.equal(a, b), name  # num_batches_tracked
 
 
 def test_hooks_added_after_a_compiled_call_are_not_silently_skipped(batch):

@@ -138,3 +138,52 @@ def test_any_path_passes_through_the_override_grammar_quoted(path):
     from ladlit.config import quoted
 
     assert compose_config("eval", [f"ckpt={quoted(path)}", "attack=[]"]).ckpt == path
+
+
+# A sweep job's directory, as `ladlit.eval ckpt=<it>` and `hydra.run.dir=<it>` take it: unquoted.
+GRAMMAR = set("=,[]{}()'\" ~\\:$")  # what Hydra's override grammar would parse (or that ends a value) in a value
+SWEEP = "multirun/2026-12-02_10-00-00_123456"
+
+
+def _parses_as_itself(path: str) -> bool:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    (override,) = OverridesParser.create().parse_overrides([f"ckpt={path}"])
+    return override.value() == path
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        "defense.eta=0.001,defense.normalize=rms",  # Hydra's own separators
+        "attack=[fgsm,pgd20]__defense@defense.base=trades__name='a b'",
+        "+callbacks.x._target_=a.B__~callbacks.ema__data_dir=${oc.env:HOME}/d:e\\f",
+        "__".join(f"optimizer.lr={i}e-4" for i in range(20)),  # cut and hashed
+    ],
+)
+def test_a_job_directory_has_no_character_the_override_grammar_parses(overrides):
+    from ladlit.config import JOB_DIR_CHARS, job_dirname
+
+    name = job_dirname(7, overrides)
+    assert name.startswith("7_") and len(name) <= JOB_DIR_CHARS and not GRAMMAR & set(name), name
+    assert _parses_as_itself(f"{SWEEP}/{name}") and _parses_as_itself(f"/abs/{SWEEP}/{name}")
+
+
+def test_a_sweep_names_its_jobs_readably_and_eval_takes_them_unquoted():
+    from hydra import compose, initialize_config_dir
+
+    from ladlit.config import CONF_DIR
+
+    overrides = ["defense=lad", "defense.eta=0.001", "defense.normalize=rms", "seed=2"]  # seed: left out
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        sweep = compose("train", [*overrides, "hydra.job.num=3"], return_hydra_config=True).hydra.sweep
+    assert sweep.subdir == "3_defense.eta-0.001__defense.normalize-rms__defense-lad"  # sorted, as Hydra lists them
+    path = f"{SWEEP}/{sweep.subdir}"
+    assert compose_config("eval", [f"ckpt={path}", "attack=[]"]).ckpt == path
+
+
+def test_long_override_lists_that_differ_only_at_the_end_get_different_job_directories():
+    from ladlit.config import job_dirname
+
+    common = "__".join(f"dataset.option_{i}=value" for i in range(10))
+    assert job_dirname(0, f"{common}__seed=1") != job_dirname(0, f"{common}__seed=2")

@@ -10,6 +10,8 @@ from torch import nn
 
 from ladlit.train import train
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 COMMON = [
     "defense=none",  # deterministic: no random starts, so both runs do the same arithmetic
     "dataset.crop_padding=0",

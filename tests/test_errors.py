@@ -51,7 +51,7 @@ BAD_VALUES = {
     "callbacks": [
         ("callbacks.label_leak.n_examples=0", "callbacks.label_leak.n_examples must be an integer >= 1"),
         ("callbacks.catastrophic_overfitting.ratio=2", "callbacks.catastrophic_overfitting.ratio must be in [0, 1]"),
-        ("ema.decay=1.5", "callbacks.ema.decay must be in [0, 1]"),
+        ("callbacks.ema.decay=1.5", "callbacks.ema.decay must be in [0, 1]"),
     ],
 }
 
@@ -64,6 +64,69 @@ def test_building_the_run_refuses_each_bad_value_naming_its_key(overrides, messa
     with pytest.raises(ConfigError, match=re.escape(message)):
         build_run(cfg)
     assert not (tmp_path / "run").exists()
+
+
+# Each top-level key of train.yaml given a value it cannot take, and the start of the message that
+# refuses it: the key the user typed, whether ladlit.train reads it or it reaches a constructor
+# through an interpolation (`defense.eps: ${eps}` is refused as `eps`).
+TOP_LEVEL_VALUES = [
+    ("seed=abc", "seed must be an integer in [0, 4294967295]"),
+    ("seed=1.5", "seed must be an integer"),
+    ("seed=-1", "seed must be an integer"),
+    ("eps=-0.1", "eps must be in [0, 1]"),
+    ("train_attack_steps=0", "train_attack_steps must be an integer >= 1"),
+    ("force_resume=maybe", "force_resume must be true or false"),
+    ("one_gpu_per_job=maybe", "one_gpu_per_job must be true or false"),
+    ("name=[a,b]", "name must be a non-empty name or path"),
+    ("data_dir=null", "data_dir must be a non-empty name or path"),
+    ("ema=null", "ema is a group of settings"),
+    ("ema.decay=-1", "ema.decay must be in [0, 1] (e.g. 0.999"),
+    ("ema.warmup=maybe", "ema.warmup must be true or false"),
+    ("speed=5", "speed is a group of settings"),
+    ("speed.channels_last=maybe", "speed.channels_last must be true or false"),
+    ("speed.compile=maybe", "speed.compile must be true or false"),
+]
+# ... and those refused outside building the run: before Hydra composes (keys the run fills in
+# itself) or when resuming (ckpt_path); run through the command line below (BAD_INPUTS)
+TOP_LEVEL_CLI = [
+    ("seed=abc", "seed must be an integer"),  # issue 37's example, end to end
+    ("ckpt_path=/nowhere/last.ckpt", "Checkpoint /nowhere/last.ckpt does not exist"),
+    (
+        "output_dir=elsewhere",
+        "output_dir=elsewhere: output_dir is the folder Hydra runs the job in; choose it with hydra.run.dir=",
+    ),
+    ("choices=null", "choices=null: choices records the config options the run was composed from"),
+    ("choices.dataset=cifar10", "choose the option itself, e.g. dataset=cifar10"),
+    ("choices.model=tiny", "choose the option itself, e.g. model=tiny"),
+    ("choices.defense=lad", "choose the option itself, e.g. defense=lad"),
+    ("choices.experiment=quickstart", "choose the option itself, e.g. experiment=quickstart"),
+]
+
+
+@pytest.mark.parametrize("override,message", TOP_LEVEL_VALUES, ids=[o for o, _ in TOP_LEVEL_VALUES])
+def test_a_top_level_key_is_refused_by_its_own_name(override, message, tmp_path):
+    from ladlit.config import compose_config as compose  # the helper would set data_dir after the override
+
+    cfg = compose("train", ["experiment=quickstart", override], output_dir=tmp_path / "run")
+    with pytest.raises(ConfigError) as refused:
+        build_run(cfg)
+    assert str(refused.value).startswith(message), str(refused.value)
+
+
+def test_every_top_level_key_has_a_bad_value():
+    """Each top-level key of train.yaml (and of its groups of settings) and of eval.yaml is in a
+    table here, so a new key comes with its refusal."""
+    from omegaconf import OmegaConf
+
+    def keys(name: str, nested: bool) -> set[str]:
+        config = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / f"{name}.yaml"))
+        config = {k: v for k, v in config.items() if k not in ("defaults", "hydra")}
+        return set(config) | {f"{k}.{sub}" for k, v in config.items() if nested and isinstance(v, dict) for sub in v}
+
+    tried = {o.partition("=")[0] for o, _ in [*TOP_LEVEL_VALUES, *TOP_LEVEL_CLI]}
+    assert keys("train", nested=True) - tried == set()
+    # robustbench names a model of RobustBench's zoo: an unknown name is the zoo's own refusal
+    assert keys("eval", nested=False) - {o.partition("=")[0] for o, _ in EVAL_VALUES} == {"robustbench"}
 
 
 def test_every_config_group_has_bad_values():
@@ -188,6 +251,14 @@ BAD_INPUTS = {
 }
 
 
+BAD_INPUTS.update(  # fast_dev_run: a start these let through is over in seconds
+    {
+        f"top-level {o}": ("train", lambda d, o=o: ["experiment=quickstart", "trainer.fast_dev_run=true", o], m)
+        for o, m in TOP_LEVEL_CLI
+    }
+)
+
+
 def _truncated_metrics(folder):
     (folder / "run").mkdir()
     (folder / "run" / "metrics.json").write_text('{"test/acc_clean": 0.5, "run": {"ba')
@@ -208,3 +279,42 @@ def test_bad_input_gives_one_message_exit_2_and_writes_nothing(case, tmp_path, m
     assert code == 2, printed[-2000:]
     assert message in printed and "Traceback" not in printed, printed[-2000:]
     assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written: no run directory, no cache, no results
+
+
+# Each top-level key of eval.yaml given a value it cannot take, evaluating a plain state_dict of the
+# tiny model on the digits: one message that starts with the key, exit 2, nothing written.
+EVAL_VALUES = [
+    ("ckpt=null", "say what to evaluate: ckpt=<run directory or .ckpt>"),
+    ("seed=abc", "seed must be an integer in [0, 4294967295]"),
+    ("eps=2", "eps must be in [0, 1]"),
+    ("n_examples=0", "n_examples must be an integer >= 1"),
+    ("batch_size=0", "batch_size must be an integer >= 1"),
+    ("sanity_examples=-1", "sanity_examples must be an integer >= 1"),
+    ("eps_sweep=abc", "eps_sweep must be a list"),
+    ("layer_profile=maybe", "layer_profile must be true or false"),
+    ("label_leak=maybe", "label_leak must be true or false"),
+    ("layer_profile_sizes=[-1]", "layer_profile_sizes must be >= 0"),
+    ("evaluations=5", "evaluations is a group of evaluations by name"),
+    ("data_dir=null", "data_dir must be a non-empty name or path"),
+    ("robustbench_dir=null", "robustbench_dir must be a non-empty name or path"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_digits_weights(tmp_path_factory):
+    """A plain state_dict of model=tiny for dataset=digits."""
+    from ladlit.config import build
+
+    path = tmp_path_factory.mktemp("weights") / "weights.pt"
+    torch.save(build(compose_config("eval", ["ckpt=x", "model=tiny", "dataset=digits"]).model).state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("override,message", EVAL_VALUES, ids=[o for o, _ in EVAL_VALUES])
+def test_an_eval_key_is_refused_by_its_own_name(override, message, tiny_digits_weights, tmp_path, monkeypatch):
+    args = {"ckpt": str(tiny_digits_weights), "model": "tiny", "dataset": "digits", "attack": "[fgsm]"}
+    args |= {"n_examples": "16", "eps_sweep": "[]", "sanity_examples": "0"}  # quick, should a value get through
+    key, _, value = override.partition("=")
+    code, printed = run_cli("eval", [f"{k}={v}" for k, v in {**args, key: value}.items()], monkeypatch, tmp_path)
+    assert code == 2 and f"error: {message}" in printed and "Traceback" not in printed, printed[-2000:]
+    assert list(tmp_path.iterdir()) == []  # no results, no Hydra log

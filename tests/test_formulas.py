@@ -20,6 +20,8 @@ from ladlit.callbacks import EMA
 from ladlit.defenses import TRADES, PGDTraining
 from ladlit.schedules import cosine, piecewise
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 EPS = 0.1
 
 

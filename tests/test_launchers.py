@@ -1,4 +1,4 @@
-"""Every launcher the README shows works: joblib (parallel), SLURM through submitit (run with
+"""Every launcher docs/sweeps.md shows works: joblib (parallel), SLURM through submitit (run with
 submitit's local executor, which needs no cluster), and sweeps with long override lists."""
 
 from __future__ import annotations
@@ -44,7 +44,11 @@ def test_parallel_launcher_runs_two_jobs(tmp_path):
 @pytest.mark.parametrize(
     "command",
     [
-        ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "defense=lad,lad_sm"],  # the README's two SLURM lines
+        [
+            "hydra/launcher=slurm",
+            "hydra.launcher.partition=gpu",
+            "defense=lad,lad_sm",
+        ],  # docs/sweeps.md's two SLURM lines
         ["experiment=paper_grid", "hydra/launcher=slurm"],
         ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"],
     ],

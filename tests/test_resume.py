@@ -95,7 +95,7 @@ def test_resume_and_report_share_one_list_of_bookkeeping_keys():
     from ladlit.resume import RESUMABLE, check_same_config
 
     assert set(RESUMABLE) - set(BOOKKEEPING) == {"trainer.max_epochs", "choices"}
-    assert set(IGNORED) - set(BOOKKEEPING) == {"seed", "choices.defense"}
+    assert set(IGNORED) - set(BOOKKEEPING) == {"seed", "dataset.seed", "choices.defense"}  # dataset.seed is ${seed}
     stored = {"dataset": {"eval_batch_size": 256, "batch_size": 128}, "speed": {"channels_last": False}}
     check_same_config(
         stored, {"dataset": {"eval_batch_size": 512, "batch_size": 128}, "speed": {"channels_last": True}}, Path("run")

@@ -103,6 +103,7 @@ class _CrashMidEpoch(pl.Callback):
             raise RuntimeError("pre-empted")
 
 
+@pytest.mark.numerics
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     short = ["trainer.max_epochs=4", "defense.steps=2", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1"]
     uninterrupted = train(quickstart_config(tmp_path / "a", *short))

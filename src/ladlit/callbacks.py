@@ -5,6 +5,7 @@ training) and label leaking (layer-wise defenses)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -12,6 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -19,10 +21,12 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar, WeightAveraging
 from torch import Tensor
 
-from ladlit.checks import check_positive_int, check_unit_interval
+from ladlit.checks import check_bool, check_positive_int, check_unit_interval
 from ladlit.data import to_unit_float
 from ladlit.defenses.layerwise import TRAINABLE_ETA, LayerwiseDefense
 from ladlit.defenses.leak import leak_excess, leak_threshold
+from ladlit.locks import checkpoint_lock
+from ladlit.records import LEAKING
 
 log = logging.getLogger("ladlit")
 
@@ -30,7 +34,8 @@ log = logging.getLogger("ladlit")
 class RunCheckpoint(ModelCheckpoint):
     """Lightning's ModelCheckpoint, with the files it tracks saved relative to its folder: a run
     directory that is moved or copied resumes with its own best score and best checkpoint (the
-    stock callback keeps absolute paths, so a moved run crashes and a copy reads the original's)."""
+    stock callback keeps absolute paths, so a moved run crashes and a copy reads the original's);
+    and written under the folder's checkpoint lock (`ladlit.locks.checkpoint_lock`)."""
 
     PATHS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
@@ -41,6 +46,13 @@ class RunCheckpoint(ModelCheckpoint):
         state["dirpath"] = None  # marks the relative form
         return state
 
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        # only the process that writes takes the lock (an evaluation reading the file waits for it):
+        # in a distributed run the others meet it at save_checkpoint's barrier, lock or no lock
+        writing = trainer.is_global_zero
+        with checkpoint_lock(Path(filepath).parent) if writing else contextlib.nullcontext():
+            super()._save_checkpoint(trainer, filepath)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)
         if state.get("dirpath") is None and self.dirpath:
@@ -50,6 +62,18 @@ class RunCheckpoint(ModelCheckpoint):
             }
             state["dirpath"] = self.dirpath
         super().load_state_dict(state)
+
+
+class BestCheckpoint(RunCheckpoint):
+    """best.ckpt: the epoch with the highest `monitor`, considered only at the end of an epoch that
+    validated (others have nothing to compare, and Lightning would warn each time) and never at an
+    epoch the label-leak guard flagged (the rule `records.best_epoch` applies to a finished run's
+    history)."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        if self.monitor in metrics and not float(metrics.get(LEAKING, 0.0)) > 0:
+            super().on_train_epoch_end(trainer, module)
 
 
 class EpochHistory(pl.Callback):
@@ -180,7 +204,7 @@ class EMA(WeightAveraging):
     """
 
     def __init__(self, decay: float = 0.999, warmup: bool = True) -> None:
-        self.decay, self.warmup = check_unit_interval("decay", decay), warmup
+        self.decay, self.warmup = check_unit_interval("decay", decay, "e.g. 0.999; null: no averaging"), warmup
         super().__init__(avg_fn=self.average)
 
     def average(self, averaged: Tensor, current: Tensor, num_averaged: Tensor) -> Tensor:
@@ -275,7 +299,7 @@ class LabelLeakGuard(pl.Callback):
     runs followed a shifted label less often than chance (1.6-5.1 %), its leaking ones 31-41 % of
     the time (experiments/RESULTS.md, 6.7 and 9)."""
 
-    KEY, FLAG = "val/label_leak", "val/leaking"
+    KEY, FLAG = "val/label_leak", LEAKING
 
     def __init__(self, n_examples: int = 256, threshold: float | None = None) -> None:
         self.n_examples = check_positive_int("n_examples", n_examples)
@@ -339,6 +363,7 @@ class LabelLeakGuard(pl.Callback):
 
 def ema(decay: float | None, warmup: bool = True) -> EMA | None:
     """The EMA callback, or None (no averaging) when `decay` is None."""
+    check_bool("warmup", warmup)  # also when off: a word such as `no` would count as true once on
     return None if decay is None else EMA(decay, warmup)
 
 

@@ -4,10 +4,12 @@ model), and RobustBench's key layout."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -15,6 +17,7 @@ from torch import nn
 
 from ladlit.config import build
 from ladlit.errors import CheckpointError, ConfigError
+from ladlit.locks import checkpoint_lock
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -37,16 +40,31 @@ def find_checkpoint(path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint (Lightning or plain state_dict) onto the CPU."""
+    return read_checkpoint(path)[0]
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A checkpoint loaded onto the CPU, and its identity: epoch and global step (a Lightning
+    checkpoint's; None for a plain state_dict) and the SHA-256 of its bytes, all of one read made
+    under the folder's checkpoint lock, so they describe the weights loaded even while a training
+    run replaces the file (`ladlit.locks.checkpoint_lock`)."""
     path = find_checkpoint(path)
+    with checkpoint_lock(path.parent, reading=True):
+        data = path.read_bytes()
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for truncated or foreign files
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err}). Is the file complete?"
         ) from None
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict or state_dict.")
-    return dict(ckpt)
+    identity = {
+        "epoch": ckpt.get("epoch"),
+        "global_step": ckpt.get("global_step"),
+        "sha256": hashlib.sha256(data).hexdigest()[:16],
+    }
+    return dict(ckpt), identity
 
 
 def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
@@ -123,18 +141,30 @@ def from_robustbench(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
-def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
-    """The network of `cfg.ckpt` with its weights, the checkpoint's path, its run config and the
-    dataset config to test on; fills `cfg.eps` and `cfg.dataset` from the run when not given."""
+class LoadedModel(NamedTuple):
+    """What `load_model` hands an evaluation: the network with its weights, where they came from,
+    the run config and dataset config to test with, and the weights' identity (`read_checkpoint`)."""
+
+    net: nn.Module
+    path: Path
+    run_config: dict[str, Any]
+    dataset_cfg: Any
+    identity: dict[str, Any]
+
+
+def load_model(cfg: DictConfig) -> LoadedModel:
+    """The network of `cfg.ckpt` with its weights, the checkpoint's path, its run config, the
+    dataset config to test on and the weights' identity; fills `cfg.eps` and `cfg.dataset` from the
+    run when not given."""
     if cfg.get("robustbench"):
         return load_robustbench(cfg)
-    if OmegaConf.is_missing(cfg, "ckpt"):
+    if OmegaConf.is_missing(cfg, "ckpt") or cfg.ckpt is None:
         raise ConfigError(
             "say what to evaluate: ckpt=<run directory or .ckpt> (a plain state_dict also needs model=... dataset=...)"
             " or robustbench=<model name> dataset=..."
         )
-    path = find_checkpoint(cfg.ckpt)
-    ckpt = load_checkpoint(path)
+    path = find_checkpoint(str(cfg.ckpt))  # a number is a file name too (ckpt=123)
+    ckpt, identity = read_checkpoint(path)
     run_config = (ckpt.get("hyper_parameters") or {}).get("run_config") or {}
     model_cfg = cfg.get("model") or run_config.get("model")
     dataset_cfg = cfg.get("dataset") or run_config.get("dataset")
@@ -148,10 +178,10 @@ def load_model(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], 
             cfg.eps = run_config.get("eps", 8 / 255)
     net = build(OmegaConf.create(model_cfg) if isinstance(model_cfg, dict) else model_cfg, key="model")
     load_weights(net, net_state_dict(ckpt), source=str(path))
-    return net, path, run_config, dataset_cfg
+    return LoadedModel(net, path, run_config, dataset_cfg, identity)
 
 
-def load_robustbench(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, Any], Any]:
+def load_robustbench(cfg: DictConfig) -> LoadedModel:
     """`load_model` for `robustbench=<name>`: the zoo's model for the given dataset, RobustBench's
     eps (8/255) unless `eps=` says otherwise."""
     if cfg.get("dataset") is None:
@@ -159,14 +189,19 @@ def load_robustbench(cfg: DictConfig) -> tuple[torch.nn.Module, Path, dict[str, 
     net, path = load_zoo_model(cfg.robustbench, cfg.dataset.num_classes, Path(cfg.robustbench_dir))
     with open_dict(cfg):
         cfg.eps = 8 / 255 if cfg.eps is None else cfg.eps
-    return net, path, {}, cfg.dataset
+    identity = {"epoch": None, "global_step": None, "sha256": _file_sha256(path)}
+    return LoadedModel(net, path, {}, cfg.dataset, identity)
+
+
+def _file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None
 
 
 ZOO_DATASETS = {10: "cifar10", 100: "cifar100", 1000: "imagenet"}  # by number of classes
 NO_PACKAGE = (
     "robustbench={name} needs the robustbench package, which does not import here ({error}). "
     "Without it, download the model's state_dict and evaluate that: "
-    "ckpt=<file.pt> model=preact_resnet18|wide_resnet dataset=cifar10 (README, 'Evaluate')."
+    "ckpt=<file.pt> model=preact_resnet18|wide_resnet dataset=cifar10 (docs/evaluation.md)."
 )
 
 

@@ -5,15 +5,15 @@ place: the constructor that needs it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ladlit.errors import ConfigError
 
 
-def check_unit_interval(name: str, value: float) -> float:
-    """`value` if it lies in [0, 1], else a ConfigError naming `name`."""
-    return _check(name, value, lambda v: 0.0 <= v <= 1.0, "in [0, 1] (pixel units: 8/255 = 0.0314)")
+def check_unit_interval(name: str, value: float, hint: str = "pixel units: 8/255 = 0.0314") -> float:
+    """`value` if it lies in [0, 1], else a ConfigError naming `name` (with `hint`: a usual value)."""
+    return _check(name, value, lambda v: 0.0 <= v <= 1.0, f"in [0, 1] ({hint})")
 
 
 def check_positive_int(name: str, value: int) -> int:
@@ -24,6 +24,38 @@ def check_positive_int(name: str, value: int) -> int:
 def check_non_negative(name: str, value: float) -> float:
     """`value` if it is >= 0, else a ConfigError naming `name`."""
     return _check(name, value, lambda v: v >= 0, ">= 0")
+
+
+def check_bool(name: str, value: bool) -> bool:
+    """`value` if it is true or false, else a ConfigError naming `name` (a word such as `no` would
+    otherwise count as true)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}", key=name)
+    return value
+
+
+SEED_MAX = 2**32 - 1  # the largest seed numpy (and so Lightning's seed_everything) accepts
+
+
+def check_seed(name: str, value: int) -> int:
+    """`value` if it is an integer in [0, SEED_MAX], else a ConfigError naming `name`."""
+    return int(_check(name, value, lambda v: int(v) == v and 0 <= v <= SEED_MAX, f"an integer in [0, {SEED_MAX}]"))
+
+
+def check_path(name: str, value: str) -> str:
+    """`value` as a string if it can name a file or folder (a non-empty string, or a number such
+    as a run named 2024), else a ConfigError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or str(value) == "":
+        raise ConfigError(f"{name} must be a non-empty name or path, got {value!r}", key=name)
+    return str(value)
+
+
+def check_list(name: str, value: Sequence[Any]) -> list[Any]:
+    """`value` as a list if it is one, else a ConfigError naming `name` (a string would be read
+    letter by letter)."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f"{name} must be a list such as [0.1, 0.2] ([] for none), got {value!r}", key=name)
+    return list(value)
 
 
 def _check(name: str, value: Any, test: Callable[[Any], bool], must: str) -> Any:

@@ -16,17 +16,23 @@ from ladlit.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 JOB_DIR_CHARS = 80
+# characters Hydra's override grammar reads unquoted in a value (letters, digits, `_.+@-`), so
+# `ladlit.eval ckpt=<job dir>` parses as typed; `/` also separates folders
+NOT_IN_JOB_DIR = re.compile(r"[^A-Za-z0-9_.+@-]+")
 
 
 def job_dirname(num: Any, overrides: str) -> str:
-    """A sweep job's folder name: its number and its overrides (`hydra.job.override_dirname`), cut
-    to JOB_DIR_CHARS characters with a short hash of the whole list when longer, so any override
-    list gives a short, unique, readable name (the raw list can exceed the file-name limit)."""
-    name = f"{num}_{overrides}".replace("/", "-")
+    """A sweep job's folder name: its number and its overrides (`hydra.job.override_dirname`, items
+    joined by `__`), e.g. `0_defense.eta-0.001__defense.normalize-rms`. Brackets and quotes are
+    dropped and any other character the override grammar would parse (`=`, `,`, `/`, spaces)
+    becomes `-`, so the path works in `ckpt=` and `hydra.run.dir=` unquoted; the number keeps names
+    unique. Cut to JOB_DIR_CHARS characters with a short hash of the whole list when longer (the
+    raw list can exceed the file-name limit)."""
+    name = NOT_IN_JOB_DIR.sub("-", f"{num}_{overrides}".translate(str.maketrans("", "", "[]{}()'\"")))
     if len(name) <= JOB_DIR_CHARS:
         return name
     digest = hashlib.sha1(overrides.encode()).hexdigest()[:8]
-    return f"{name[: JOB_DIR_CHARS - 10]}~{digest}"
+    return f"{name[: JOB_DIR_CHARS - 10]}+{digest}"
 
 
 def project_path(path: str) -> str:
@@ -77,7 +83,7 @@ def compose_config(name: str, overrides: list[str], output_dir: str | Path | Non
 
 
 def quoted(value: str) -> str:
-    """`value` as one string in Hydra's override grammar, e.g. a run directory a sweep named
+    """`value` as one string in Hydra's override grammar, e.g. a run directory an older sweep named
     `0_defense.eta=0.001,seed=1` (its `=` and `,` would otherwise be parsed)."""
     escaped = re.sub(r"(\\*)(')", lambda m: m.group(1) * 2 + "\\'", value)  # backslashes before a quote double
     escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped).replace("${", "\\${")  # no interpolation
@@ -97,17 +103,35 @@ def build(node: DictConfig, key: str | None = None, **kwargs: Any) -> Any:
         if not isinstance(err.__cause__, (ValueError, TypeError)):
             raise
         found = re.search(r"full_key: (\S+)", str(err))
-        raise named_refusal(err.__cause__, found.group(1) if found else key) from None
+        where, cause, source = found.group(1) if found else key, err.__cause__, None
+        if isinstance(cause, ConfigError) and cause.key and where:
+            source = interpolated_from(node, f"{where}.{cause.key}")
+        raise named_refusal(cause, where, source) from None
 
 
-def named_refusal(err: Exception, where: str | None) -> ConfigError:
+def named_refusal(err: Exception, where: str | None, source: str | None = None) -> ConfigError:
     """`err` as a ConfigError that starts with the config key it refuses (`defense.eps must be
-    ...` when the constructor named its parameter, else `optimizer: ...`)."""
+    ...` when the constructor named its parameter, else `optimizer: ...`). `source`: the key the
+    value came from whole through an interpolation (`defense.eps: ${eps}`), the one to change."""
     if where is None:
         return ConfigError(str(err))
     if isinstance(err, ConfigError) and err.key:
-        return ConfigError(f"{where}.{err}")
+        return ConfigError(f"{source}{str(err).removeprefix(err.key)}" if source else f"{where}.{err}")
     return ConfigError(f"{where}: {err}")
+
+
+def interpolated_from(node: Any, key: str) -> str | None:
+    """The key that `key` (a full key in `node`'s config) takes its value from whole, as
+    `defense.eps: ${eps}` takes `eps` and `callbacks.ema.decay: ${ema.decay}` takes `ema.decay`;
+    None when `key` is set itself."""
+    if not isinstance(node, DictConfig):
+        return None
+    parent, _, leaf = key.rpartition(".")
+    root = node._get_root()  # Hydra's full keys start at the root; OmegaConf has no public accessor
+    owner = OmegaConf.select(root, parent, throw_on_resolution_failure=False) if parent else root
+    raw = OmegaConf.to_container(owner, resolve=False).get(leaf) if isinstance(owner, DictConfig) else None
+    found = re.fullmatch(r"\$\{(\w[\w.]*)\}", raw) if isinstance(raw, str) else None
+    return found.group(1) if found else None
 
 
 BASE_KEYS = ("eps", "alpha", "steps", "beta", "bn_mode", "random_start")
@@ -126,6 +150,24 @@ def check_renamed_overrides(overrides: list[str]) -> None:
         if layerwise and key.startswith("defense.") and key.removeprefix("defense.") in BASE_KEYS:
             raise ConfigError(
                 f"{override}: under a layer-wise defense the base's keys live in defense.base; write defense.base.{override.removeprefix('defense.')}"
+            )
+
+
+def check_derived_keys(overrides: list[str]) -> None:
+    """Refuse setting a key the run fills in from Hydra (`output_dir`, `choices`), naming what to
+    set instead: by hand, it would part the run from its log or mislabel it in reports."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        top, _, sub = key.lstrip("+~").partition(".")
+        if top == "output_dir":
+            raise ConfigError(
+                f"{override}: output_dir is the folder Hydra runs the job in; choose it with hydra.run.dir=<folder> "
+                "(hydra.sweep.dir=<folder> in a multirun)"
+            )
+        if top == "choices":
+            raise ConfigError(
+                f"{override}: choices records the config options the run was composed from; choose the option "
+                f"itself, e.g. {sub or 'dataset'}={value if sub and value else '<option>'}"
             )
 
 

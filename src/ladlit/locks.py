@@ -5,7 +5,8 @@ while the first still trains, a requeued job that overlaps its predecessor) is r
 message naming the other process, instead of both resuming from the same last.ckpt and writing
 over each other. Evaluation records beside a checkpoint are merged under a lock, so two
 evaluations of one run (best and last in two lanes) serialise their read-merge-write and neither
-result is lost.
+result is lost. A checkpoint is written and read under a lock of its folder, so an evaluation
+reads either the old or the new best.ckpt whole, never one replaced while it reads.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ladlit.errors import LadlitError
 
 TRAIN_LOCK = ".train.lock"
 TRAIN_OWNER = ".train.owner"  # who holds the lock (filelock truncates the lock file itself on every open)
+CHECKPOINT_LOCK = ".checkpoints.lock"
 RECORD_LOCK_SECONDS = 600.0
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
@@ -77,6 +79,33 @@ def _owner(run_dir: Path) -> str:
     except (OSError, ValueError):
         return "its process id is not recorded"
     return f"pid {info.get('pid')} on {info.get('host')}, since {info.get('since')}: {info.get('command')}"
+
+
+@contextlib.contextmanager
+def checkpoint_lock(folder: Path, reading: bool = False) -> Iterator[None]:
+    """Held while a checkpoint in `folder` is written (training) or read (evaluation), so that an
+    evaluation never reads a best.ckpt half replaced, nor records the identity of other weights
+    than it loaded. A reader locks only where a training run has written (its lock file is there,
+    made before its first checkpoint), so weights from elsewhere get no lock file beside them; a
+    folder this process cannot write in is read unlocked: nothing trains there."""
+    if reading and not (Path(folder) / CHECKPOINT_LOCK).exists():
+        yield
+        return
+    try:
+        lock = FileLock(Path(folder) / CHECKPOINT_LOCK)
+        lock.acquire(timeout=RECORD_LOCK_SECONDS)
+    except PermissionError:
+        yield
+        return
+    except Timeout:
+        raise LadlitError(
+            f"the checkpoints in {folder} have been locked for {RECORD_LOCK_SECONDS:.0f} s; if nothing is training "
+            f"or evaluating there, delete {Path(folder) / CHECKPOINT_LOCK} and rerun"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

@@ -19,15 +19,23 @@ def build_loggers(cfg: DictConfig | None, save_dir: Path, run: Mapping[str, Any]
         kwargs: dict[str, Any] = {"save_dir": str(save_dir)}
         if "WandbLogger" in node.get("_target_", ""):
             if node.get("offline") is None:
-                kwargs["offline"] = not (os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "online")
+                kwargs["offline"] = wandb_offline()
             if node.get("group") is None:
                 kwargs["group"] = _sweep_name() or node.get("name")
             if node.get("tags") is None and run:
-                kwargs["tags"] = [
-                    str(run[k]) for k in ("dataset", "model", "base", "scheme") if run.get(k) not in (None, "-")
-                ]
+                kwargs["tags"] = wandb_tags(run)
         loggers.append(instantiate(node, **kwargs))
     return loggers
+
+
+def wandb_offline() -> bool:
+    """W&B writes offline unless there is an API key (or WANDB_MODE=online): no run needs a network."""
+    return not (os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "online")
+
+
+def wandb_tags(run: Mapping[str, Any]) -> list[str]:
+    """A W&B run's tags: the run's dataset, model, base defense and scheme (`describe_run`)."""
+    return [str(run[k]) for k in ("dataset", "model", "base", "scheme") if run.get(k) not in (None, "-")]
 
 
 def _sweep_name() -> str | None:
@@ -38,3 +46,12 @@ def _sweep_name() -> str | None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     return Path(HydraConfig.get().sweep.dir).name
+
+
+def finish_loggers(loggers: list[Any]) -> None:
+    """End the run's W&B run: left open, Lightning's WandbLogger hands it to the next run made in
+    this process, so every later job of a sequential multirun would log into the first job's run."""
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        wandb.finish()

@@ -12,6 +12,7 @@ from torch.optim import Optimizer
 from torchmetrics import MeanMetric
 
 from ladlit.attacks import Attack, correct, worst_case
+from ladlit.checks import check_bool
 from ladlit.defenses import Defense, EpochEnd
 from ladlit.errors import ConfigError
 from ladlit.records import WORST
@@ -68,6 +69,8 @@ class AdversarialTraining(pl.LightningModule):
         self.eval_acc = nn.ModuleDict(
             {stage: nn.ModuleDict({n: MeanMetric() for n in names}) for stage in ("val", "test")}
         )
+        check_bool("speed.channels_last", channels_last)
+        check_bool("speed.compile", compile)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if compile:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypedDict
@@ -76,13 +77,34 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 
 SELECTS_CHECKPOINT = "val/robust_acc"  # the history key whose maximum picks the best checkpoint
+LEAKING = "val/leaking"  # 1 in an epoch the label-leak guard flagged: never selected
+
+
+def selectable(record: Mapping[str, Any]) -> bool:
+    """Whether an epoch can be the best checkpoint: it validated, and the label-leak guard did not
+    flag it (its robust accuracy may be the network reading its own perturbation's label)."""
+    return SELECTS_CHECKPOINT in record and not record.get(LEAKING, 0) > 0
 
 
 def best_epoch(history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The epoch record of a run's history with the highest robust validation accuracy, the first
-    one on a tie (the epoch whose checkpoint `best.ckpt` is); None if the run never validated."""
-    validated = [record for record in history if SELECTS_CHECKPOINT in record]
-    return max(validated, key=lambda record: record[SELECTS_CHECKPOINT]) if validated else None
+    """The selectable epoch record of a run's history with the highest robust validation accuracy,
+    the first one on a tie (the epoch whose checkpoint `best.ckpt` is); None if there is none."""
+    candidates = [record for record in history if selectable(record)]
+    return max(candidates, key=lambda record: record[SELECTS_CHECKPOINT]) if candidates else None
+
+
+def attack_signature(settings: Mapping[str, Any] | str | None) -> str | None:
+    """An attack's settings as one comparable string, e.g. `PGD(eps=0.03137, alpha=0.007843,
+    steps=20, restarts=1, random_start=True, loss=ce)`, the form old records kept as a repr
+    (their speed-only fields and timings dropped); None when a record does not say."""
+    if settings is None:
+        return None
+    if isinstance(settings, str):
+        return re.sub(r", (workers=\d+|seconds=defaultdict\(.*\}\))", "", settings)
+    args = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items() if k != "attack"
+    )
+    return f"{settings.get('attack', '?')}({args})"
 
 
 def worst_name(attacks: list[str]) -> str:
@@ -116,13 +138,14 @@ class EvaluationEntry(TypedDict, total=False):
     """One evaluation in a checkpoint's record (`evaluations[evaluation_key(...)]`)."""
 
     checkpoint: str  # file name, e.g. "best.ckpt"
+    checkpoint_identity: dict[str, Any]  # the weights measured: epoch, global_step, sha256 (first 16 hex)
     device: str
     date: str
     eps: float  # absent where no budget applies (eps sweep, layer profile)
     n_examples: int
     accuracy: dict[str, float]  # "clean", each attack, and "worst" over two or more
     seconds: dict[str, float]
-    attacks: dict[str, str]  # name -> the attack's repr (its settings)
+    attacks: dict[str, Any]  # name -> the attack's settings (Attack.settings; a repr string in old records)
     examples: dict[str, Any]  # which test examples: split, first n, sha1 of images and labels
     worst_of: list[str]  # the attacks "worst" covers
     worst_includes_clean: bool  # "worst" also needs the clean prediction right (absent: written before it did)
@@ -141,6 +164,7 @@ class RunRecord(TypedDict, total=False):
 
     run: dict[str, Any]
     best_checkpoint: str | None  # relative to the run directory
+    selection: str  # how the tested checkpoint was chosen (`ladlit.train.selection`)
     test_examples: int | None
     finished: bool
     fast_dev_run: bool
@@ -148,8 +172,10 @@ class RunRecord(TypedDict, total=False):
     train_seconds_per_epoch: float | None
     wall_seconds: float
     device: str
+    kernels: dict[str, Any]  # the CPU and kernels (ladlit.runs.cpu_kernels): bf16 results repeat only on the same
     date: str
     history: list[dict[str, float]]  # one record per epoch (EpochHistory)
     worst_includes_clean: bool  # val/robust_acc needs the clean prediction right too (absent: written before)
+    attacks: dict[str, Any]  # the validation and test attacks' settings (Attack.settings)
     pruned: str | None  # why a sweep pruned it
     config: dict[str, Any]  # the resolved config

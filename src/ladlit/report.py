@@ -5,7 +5,8 @@ defense setting x checkpoint x number of test examples, cells mean ± std over d
 then each row's paired difference to the reference (default: the row's base defense alone in the
 same table, FGSM-RS for FGSM-RS + LAD, PGD-AT for the rest) with its standard error. Reads the
 metrics.json files `ladlit.train` and `ladlit.eval` write (evaluation wins for the same
-measurement). Writes report.md, report.csv, attacks.png and eps_sweep.png.
+measurement). Writes report.md, report.csv, attacks.png and eps_sweep.png; with `--wandb`, also a
+table of the runs in their W&B group (`ladlit.wandb_results`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the row paired differences are taken to, e.g. method=trades (default: PGD-AT)",
     )
+    parser.add_argument(
+        "--wandb",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="GROUP",
+        help="also put a table of the runs into W&B group GROUP (default: the first path's name, a sweep's group)",
+    )
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.runs if not p.exists()]
     if missing:
@@ -56,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     print(write_report(rows, out, args.reference))
     plots = plot(rows, runs, out)
     print(f"{len(runs)} runs -> {out / 'report.md'}, {out / 'report.csv'}, " + ", ".join(str(p) for p in plots))
+    if args.wandb is not None:
+        from ladlit.wandb_results import log_report
+
+        print(f"W&B table of the runs: {log_report(runs, args.wandb or args.runs[0].resolve().name, out)}")
     return 0
 
 

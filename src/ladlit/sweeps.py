@@ -2,6 +2,11 @@
 worse than their finished siblings stop early, leaking trials stop at once, and the sweep ends
 with a summary of every trial (best eta, outcomes, a plot) in its directory.
 
+A stopped trial reaches Optuna as failed (`TrialPruned`; Hydra's sweeper has no pruned state), so
+neither Optuna's best trial nor its sampler ever reads a truncated value, and the summary names
+the same best trial as Optuna's `optimization_results.yaml`. A sweep is refused before its first
+trial when there is no validation split to optimise (`check_validation_split`).
+
 The pruning rule reads the sibling trials' `metrics.json` in the sweep directory rather than
 Optuna's trial objects, which the sweeper does not hand to its jobs; so it works the same under
 the joblib and SLURM launchers and after a killed sweep is resumed from its Optuna storage.
@@ -19,10 +24,38 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from ladlit.checks import check_positive_int
-from ladlit.records import read_json
+from ladlit.errors import ConfigError
+from ladlit.records import best_epoch, read_json
 
 log = logging.getLogger("ladlit")
 ROBUST, CLEAN, LEAKING = "val/robust_acc", "val/acc_clean", "val/leaking"
+
+
+class TrialPruned(Exception):  # noqa: N818 (Optuna's name for the same thing)
+    """Raised by a sweep job whose trial was stopped early: the job fails, so the sweeper tells
+    Optuna the trial failed instead of handing it a truncated value. Its record stays on disk."""
+
+
+def check_validation_split(overrides: list[str]) -> None:
+    """Refuse an optimising (Optuna) sweep of `python -m ladlit.train -m <overrides>` whose dataset
+    holds out no validation split: its objective would be missing, and it must never be a test number."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from ladlit.config import CONF_DIR
+
+    given = [o for o in overrides if "=" in o and not o.startswith("-")]
+    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(given) if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", fixed, return_hydra_config=True)
+    optimising = "optuna" in str(OmegaConf.select(cfg, "hydra.sweeper._target_", default="")).lower()
+    if optimising and OmegaConf.select(cfg, "dataset.val_size", default=None) == 0:
+        raise ConfigError(
+            "an optimising sweep maximises the best validation accuracy, and dataset.val_size=0 holds out no "
+            "validation split (the test set never stands in for one); set dataset.val_size to the number of "
+            "training images to hold out, e.g. dataset.val_size=1000"
+        )
 
 
 def best_so_far(history: list[dict[str, Any]], epoch: int) -> float | None:
@@ -108,8 +141,7 @@ def trials(sweep_dir: Path) -> list[dict[str, Any]]:
         config = record.get("config") or {}
         defense, classes = config.get("defense") or {}, int((config.get("dataset") or {}).get("num_classes") or 10)
         history = record.get("history") or []
-        validated = [r for r in history if ROBUST in r]
-        best = max(validated, key=lambda r: r[ROBUST]) if validated else {}
+        best = best_epoch(history) or {}  # what the trial hands Optuna (`ladlit.train.best_validation`)
         rows.append(
             {
                 "trial": metrics.parent.name,
@@ -130,18 +162,18 @@ def summary(sweep_dir: Path) -> str:
     """The sweep's markdown summary: the best trial, then every trial; writes eta_search.md and
     eta_search.png into `sweep_dir`."""
     rows = trials(sweep_dir)
-    usable = [r for r in rows if r["outcome"] in ("finished", "pruned") and not math.isnan(r["robust"])]
+    # the trials Optuna was told a value for: stopped ones fail (TrialPruned), so the best is Optuna's
+    told = [r for r in rows if not r["pruned"] and not math.isnan(r["robust"])]
     lines = [f"# eta search: {sweep_dir}\n"]
-    if usable:
-        best = max((r for r in rows if r["outcome"] == "finished"), key=lambda r: r["robust"], default=None) or max(
-            usable, key=lambda r: r["robust"]
-        )
+    if told:
+        best = max(told, key=lambda r: r["robust"])
+        caveat = "" if best["outcome"] == "finished" else f" It {best['outcome']}: no eta of this search trains."
         lines.append(
             f"Best: eta = {best['eta']} ({best['scheme']}, normalize={best['normalize']}): robust validation "
-            f"{100 * best['robust']:.1f} %, clean {100 * best['clean']:.1f} % at that epoch ({best['trial']}).\n"
+            f"{100 * best['robust']:.1f} %, clean {100 * best['clean']:.1f} % at that epoch ({best['trial']}).{caveat}\n"
         )
     else:
-        lines.append("No trial finished without leaking or collapsing.\n")
+        lines.append("No trial finished: every one was stopped early or never validated.\n")
     lines.append("| trial | eta | scheme | normalize | epochs | best robust val (%) | clean there (%) | outcome |")
     lines.append("|---|---:|---|---|---:|---:|---:|---|")
     for r in rows:

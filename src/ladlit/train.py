@@ -25,16 +25,24 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import LearningRateMonitor
 
 from ladlit.callbacks import EpochHistory
-from ladlit.checks import check_positive_int
-from ladlit.config import CONF_DIR, build, check_renamed_overrides, check_sweep_keys, named_refusal
+from ladlit.checks import check_bool, check_path, check_positive_int, check_seed
+from ladlit.config import (
+    CONF_DIR,
+    build,
+    check_derived_keys,
+    check_renamed_overrides,
+    check_sweep_keys,
+    named_refusal,
+)
 from ladlit.console import console, report_errors
 from ladlit.errors import ConfigError, LadlitError
 from ladlit.locks import RunDirectoryBusyError, training_lock
-from ladlit.loggers import build_loggers
+from ladlit.loggers import build_loggers, finish_loggers
 from ladlit.module import AdversarialTraining
-from ladlit.records import SELECTS_CHECKPOINT, RunRecord, best_epoch, write_json
+from ladlit.records import SELECTS_CHECKPOINT, RunRecord, best_epoch, read_json, write_json
 from ladlit.resume import discard_empty_run_dir, resume_checkpoint
-from ladlit.runs import describe_run, device_name
+from ladlit.runs import cpu_kernels, describe_run, device_name
+from ladlit.sweeps import TrialPruned, check_validation_split
 from ladlit.tables import accuracy_table
 
 # On small datasets an epoch has fewer batches than trainer.log_every_n_steps; Lightning says so every run.
@@ -67,6 +75,7 @@ class RunParts:
 def build_run(cfg: DictConfig) -> RunParts:
     """Build every object the run needs; each constructor's own check is the refusal of a bad
     value (one ConfigError naming the key), raised before anything is written."""
+    check_run_keys(cfg)
     check_precision(cfg)
     _one_gpu_per_job(cfg)
     pl.seed_everything(cfg.seed, workers=True)
@@ -121,6 +130,7 @@ def _train(cfg: DictConfig, parts: RunParts, out_dir: Path, extra_callbacks: lis
     history = history or saved_history(out_dir / "checkpoints" / "last.ckpt")  # ddp_spawn trained in other processes
     best = next((cb for cb in trainer.checkpoint_callbacks if cb.monitor), None)
     best_path = best.best_model_path if best is not None else ""
+    # the last weights when nothing was selected: ckpt_path=None tests the module as training left it
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, verbose=False)[0]
     metrics = {k: float(v) for k, v in results.items()}
     metrics[OBJECTIVE] = best_validation(history)
@@ -128,8 +138,9 @@ def _train(cfg: DictConfig, parts: RunParts, out_dir: Path, extra_callbacks: lis
         record = run_record(trainer, module, datamodule, history, best_path, out_dir, time.time() - started)
         write_json(out_dir / "metrics.json", {**metrics, "run": run, **record})
         accuracies = {k.removeprefix("test/acc_"): v for k, v in metrics.items() if "/acc_" in k}
-        console.print(accuracy_table(accuracies, title="test accuracy"))
+        console.print(accuracy_table(accuracies, title=f"test accuracy, {record['selection']}"))
         console.print(f"run directory: {out_dir}")
+    finish_loggers(loggers)
     return metrics
 
 
@@ -170,6 +181,7 @@ def run_record(
     test_set = getattr(datamodule, "test_set", None)  # unset in this process under ddp_spawn
     return {
         "best_checkpoint": os.path.relpath(best_path, out_dir) if best_path else None,
+        "selection": selection(datamodule, best_path),
         "test_examples": len(test_set) if test_set is not None else None,
         "finished": not trainer.fast_dev_run and trainer.current_epoch >= trainer.max_epochs,
         "fast_dev_run": bool(trainer.fast_dev_run),
@@ -177,12 +189,23 @@ def run_record(
         "train_seconds_per_epoch": statistics.median([r["train_seconds"] for r in history]) if history else None,
         "wall_seconds": seconds,
         "device": device_name(module.device),
+        "kernels": cpu_kernels(),
         "date": time.strftime("%Y-%m-%d"),
         "history": history,
+        "attacks": {name: attack.settings() for name, attack in module.val_attacks.items()},
         "worst_includes_clean": True,
         "pruned": next((cb.pruned for cb in trainer.callbacks if getattr(cb, "pruned", None)), None),
         "config": module.hparams.run_config,
     }
+
+
+def selection(datamodule: Any, best_path: str) -> str:
+    """How the tested checkpoint was chosen, for the record: never on test data."""
+    if getattr(datamodule, "val_size", None) == 0:
+        return "last epoch: no validation split (dataset.val_size=0), so no checkpoint was selected"
+    if best_path:
+        return f"best epoch by {SELECTS_CHECKPOINT} (validation; epochs the label-leak guard flagged excluded)"
+    return "last epoch: no epoch was selectable (none validated, or the label-leak guard flagged every one)"
 
 
 def save_run_config(cfg: DictConfig, out_dir: Path) -> None:
@@ -195,6 +218,27 @@ def save_run_config(cfg: DictConfig, out_dir: Path) -> None:
     (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     if HydraConfig.initialized():
         (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(HydraConfig.get().overrides.task))
+
+
+GROUPS_OF_SETTINGS = {"ema": "ema.decay=0.999", "speed": "speed.channels_last=true"}  # top-level nodes: an example each
+
+
+def check_run_keys(cfg: DictConfig) -> None:
+    """Refuse a bad value of a top-level key that no constructor checks under its own name: those
+    read here (seed, switches), those used inside other values (`outputs/${name}/...`,
+    `${data_dir}/cifar10-jpeg.tar.gz`) and the groups of settings. The other keys reach a
+    constructor whole through an interpolation (`defense.eps: ${eps}`), whose refusal names them
+    (`ladlit.config.build`); `output_dir` and `choices` are not set by hand (`check_derived_keys`)."""
+    check_seed("seed", cfg.seed)
+    for key in ("force_resume", "one_gpu_per_job"):
+        check_bool(key, cfg.get(key, False))
+    for key in ("name", "data_dir"):
+        check_path(key, cfg.get(key, "-"))
+    for key, example in GROUPS_OF_SETTINGS.items():
+        if key in cfg and not isinstance(cfg[key], DictConfig):
+            raise ConfigError(
+                f"{key} is a group of settings, not one value (got {cfg[key]!r}): set one, e.g. {example}"
+            )
 
 
 def check_optimization(cfg: DictConfig, module: AdversarialTraining) -> None:
@@ -242,16 +286,29 @@ def _one_gpu_per_job(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @report_errors
 def hydra_main(cfg: DictConfig) -> float:
-    """A sweep optimises validation, never test: the best robust validation accuracy."""
-    return train(cfg)[OBJECTIVE]
+    """A sweep optimises validation, never test: the best robust validation accuracy. A sweep's
+    trial that was stopped early fails instead (`ladlit.sweeps.TrialPruned`)."""
+    objective = train(cfg)[OBJECTIVE]
+    if _in_multirun() and (pruned := (read_json(Path(cfg.output_dir) / "metrics.json") or {}).get("pruned")):
+        raise TrialPruned(f"pruned: {pruned}")
+    return objective
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 @report_errors
 def main() -> None:
     """`python -m ladlit.train`: old spellings are answered with the new ones before Hydra composes."""
     check_renamed_overrides(sys.argv[1:])
+    check_derived_keys(sys.argv[1:])
     if {"-m", "--multirun"} & set(sys.argv[1:]):
         check_sweep_keys(sys.argv[1:])
+        check_validation_split(sys.argv[1:])
     hydra_main()
 
 

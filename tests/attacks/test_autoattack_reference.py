@@ -11,6 +11,8 @@ from helpers import REPO, quickstart_config
 
 from ladlit.train import train
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 pytest.importorskip("pyautoattack", reason="the reference AutoAttack is not installed: pip install -e '.[compare]'")
 
 spec = importlib.util.spec_from_file_location("bench_autoattack", REPO / "experiments" / "bench_autoattack.py")

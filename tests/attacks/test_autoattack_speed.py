@@ -16,6 +16,8 @@ from ladlit.attacks.autoattack import worker_slices
 from ladlit.attacks.fast_forward import attack_forward
 from ladlit.attacks.worker import STATE, WorkerPool
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 
 class ShortAutoAttack(AutoAttack):
     """AutoAttack's components with a handful of iterations, so a test runs in seconds (module

@@ -115,13 +115,34 @@ def test_training_order_is_a_new_shuffle_each_epoch_and_the_same_for_a_seed():
     assert orders[0] != orders[1] and orders[0] == orders[2]
 
 
+def first_epoch_labels(*overrides: str) -> tuple[list[int], list[int]]:
+    """The quickstart's training labels in the order of its first epoch, and its validation labels."""
+    from helpers import compose_config
+
+    from ladlit.config import build
+
+    dm = build(compose_config("train", ["experiment=quickstart", *overrides]).dataset)
+    dm.setup()
+    return torch.cat([y for _, y in dm.train_dataloader()]).tolist(), dm.val_set.tensors[1].tolist()
+
+
+def test_the_run_seed_draws_the_training_order_and_the_validation_split_stays_put():
+    (order_0, val_0), (order_1, val_1) = first_epoch_labels("seed=0"), first_epoch_labels("seed=1")
+    assert order_0 != order_1 and len(order_0) == len(order_1)
+    assert val_0 == val_1  # every seed selects its checkpoint on the same images
+    pinned = [first_epoch_labels(f"seed={seed}", "dataset.order_seed=0")[0] for seed in (0, 1)]
+    assert pinned[0] == pinned[1] == order_0  # the committed study's protocol: every seed on order 0
+
+
 def test_subsets_are_the_documented_images():
-    """train_subset: the first N of the seeded permutation after the validation split;
+    """train_subset: the first N of the permutation `split_seed` draws after the validation split;
     test_subset: N test images drawn by the same seeded generator, kept in file order."""
-    full = DigitsDataModule(num_classes=10, mean=[0.3], std=[0.4], val_size=100, seed=3)
+    full = DigitsDataModule(num_classes=10, mean=[0.3], std=[0.4], val_size=100, split_seed=3)
     full.setup()
     arrays = full.load()
-    dm = DigitsDataModule(num_classes=10, mean=[0.3], std=[0.4], val_size=100, seed=3, train_subset=50, test_subset=40)
+    dm = DigitsDataModule(
+        num_classes=10, mean=[0.3], std=[0.4], val_size=100, split_seed=3, train_subset=50, test_subset=40
+    )
     dm.setup()
     rng = np.random.default_rng(3)
     order = rng.permutation(len(arrays.y_train))

@@ -12,6 +12,8 @@ from helpers import tiny_net
 
 from ladlit.defenses import AWP, TRADES, LayerwiseDefense, PGDTraining
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 
 # --- AWP: the paper's update, written as its reference code does it (utils_awp.py) ----------------
 def _diff_in_weights(model, proxy):

@@ -16,16 +16,18 @@ from ladlit.defenses.hooks import AdjointInjector
 from ladlit.defenses.layerwise import normalize_adjoint
 from ladlit.models import CifarResNet, PreActResNet, WideResNet, find_residual_blocks
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 BASES = {"pgd": lambda: PGDTraining(steps=3), "trades": lambda: TRADES(steps=3)}
 
 
 def _step(defense, net, x, y):
-    """One training step's loss and parameter gradients, from a fixed seed."""
+    """One training step's loss, parameter gradients and BatchNorm statistics, from a fixed seed."""
     net.zero_grad()
     torch.manual_seed(0)
     out = defense.training_loss(net, x, y)
     out.loss.backward()
-    return out.loss.detach(), [p.grad.clone() for p in net.parameters()]
+    return out.loss.detach(), [p.grad.clone() for p in net.parameters()], [b.clone() for b in net.buffers()]
 
 
 @pytest.mark.parametrize("base", BASES)
@@ -37,6 +39,8 @@ def test_eta_zero_reproduces_the_base_step_exactly(base, scheme, batch):
     layerwise = _step(LayerwiseDefense(base=BASES[base](), scheme=scheme, eta=0.0), copy.deepcopy(net), x, y)
     assert torch.equal(reference[0], layerwise[0])
     assert all(torch.equal(a, b) for a, b in zip(reference[1], layerwise[1]))
+    # the defense's shape-finding pass (eval mode, hooks.py) leaves the running statistics alone
+    assert all(torch.equal(a, b) for a, b in zip(reference[2], layerwise[2]))
 
 
 def test_captured_adjoints_equal_autograd_grad(net, batch):
@@ -417,3 +421,36 @@ def test_every_epoch_end_reaches_the_defense_and_through_lad_its_base(tmp_path, 
     train(quickstart_config(tmp_path, "defense=lad", "train_attack_steps=1", "dataset.test_subset=32", *short))
     assert [(end.epoch, end.steps, end.num_classes) for end in seen] == [(0, 3, 10), (1, 6, 10)]
     assert all(0 < end.mean_loss < 10 for end in seen)
+
+
+def test_a_base_that_is_not_an_input_space_defense_is_refused():
+    from ladlit.defenses import Natural
+    from ladlit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="base must be an input-space defense"):
+        LayerwiseDefense(base=Natural())
+
+
+def test_a_layerwise_base_is_refused_naming_the_config_choice_and_every_base():
+    """`defense@defense.base=lad_sm` under LAD: the message names the key to change and every option
+    it takes, which are exactly conf/defense's input-space defenses; no object repr."""
+    from helpers import CONF, compose_config
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import get_class
+
+    from ladlit.config import build
+    from ladlit.defenses import InputAdversarial
+    from ladlit.defenses.layerwise import BASE_OPTIONS
+    from ladlit.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        build(compose_config("train", ["defense=lad", "defense@defense.base=lad_sm"]).defense)
+    message = str(refused.value)
+    assert message.startswith("defense.base must be an input-space defense") and "object at 0x" not in message
+    assert "got LayerwiseDefense" in message and message.endswith(f"defense@defense.base={'|'.join(BASE_OPTIONS)}")
+    assert all(name in message for name in ("PGD-AT", "TRADES", "MART", "FGSM-RS", "AWP"))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):  # the group alone: quicker
+        targets = {
+            p.stem: compose(overrides=[f"+defense={p.stem}"]).defense._target_ for p in CONF.glob("defense/*.yaml")
+        }
+    assert set(BASE_OPTIONS) == {o for o, target in targets.items() if issubclass(get_class(target), InputAdversarial)}

@@ -156,3 +156,17 @@ def test_a_retrained_run_that_differs_from_the_committed_one_is_not_evaluated(co
     with pytest.raises(SystemExit, match="epoch 0: val/robust_acc 0.2 committed, 0.21 retrained"):
         _evaluate(retrain=True)
     assert fake.calls == ["ladlit.train"] and not (committed_run / "checkpoints").exists()
+
+
+def test_the_history_check_compares_what_the_committed_run_logged_and_the_worst_case_only_if_defined_alike():
+    """A run committed before the worst case needed the clean prediction (no `worst_includes_clean`)
+    retrains with another val/robust_acc and a new val/acc_worst: the same model all the same."""
+    committed = {"history": [{"epoch": 0, "val/robust_acc": 0.30, "val/acc_pgd10": 0.30, "train_seconds": 1.0}]}
+    logged = {"epoch": 0, "val/robust_acc": 0.29, "val/acc_worst": 0.29, "val/acc_pgd10": 0.30, "train_seconds": 2.0}
+    retrained = {"worst_includes_clean": True, "history": [logged]}
+    assert cpu_study.history_difference(committed, retrained) == ""
+    assert "val/robust_acc" in cpu_study.history_difference({**committed, "worst_includes_clean": True}, retrained)
+    retrained["history"] = [{**logged, "val/acc_pgd10": 0.31}]
+    assert "val/acc_pgd10 0.3 committed, 0.31 retrained" in cpu_study.history_difference(committed, retrained)
+    retrained["history"] = [{k: v for k, v in logged.items() if k != "val/acc_pgd10"}]
+    assert "val/acc_pgd10 0.3 committed, None retrained" in cpu_study.history_difference(committed, retrained)

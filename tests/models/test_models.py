@@ -7,6 +7,8 @@ import torch
 
 from ladlit.models import CifarResNet, PreActResNet, WideResNet, find_residual_blocks
 
+pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
+
 MODELS = {
     "preact_resnet18": (lambda: PreActResNet(), 8, 11.17),
     "wrn_16_2": (lambda: WideResNet(depth=16, widen_factor=2), 6, 0.69),

@@ -44,6 +44,8 @@ class AutoAttack(Attack):
     processes (CPU only).
     """
 
+    SPEED_ONLY = ("workers",)
+
     def __init__(
         self,
         eps: float = 8 / 255,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +34,21 @@ class Attack(ABC):
     @abstractmethod
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """Return x_adv with ||x_adv - x||_inf <= eps and x_adv in [0, 1]."""
+
+    # settings that change how fast the attack runs, not what it finds (left out of `settings`)
+    SPEED_ONLY: tuple[str, ...] = ()
+
+    def settings(self) -> dict[str, Any]:
+        """What the attack measures with: its class and every setting that changes its result,
+        recorded with each evaluation so that only numbers of identical attacks are compared."""
+        kept = {
+            k: v
+            for k, v in vars(self).items()
+            if not k.startswith("_")
+            and k not in self.SPEED_ONLY
+            and (v is None or isinstance(v, (bool, int, float, str)))
+        }
+        return {"attack": type(self).__name__, **kept}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in vars(self).items())

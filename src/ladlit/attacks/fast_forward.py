@@ -42,4 +42,4 @@ def attack_forward(model: nn.Module) -> AttackForward:
     net = net.to(memory_format=torch.channels_last)
     for parameter in net.parameters():
         parameter.requires_grad_(False)  # attacks differentiate the input, never the weights
-    return AttackForward(net)
+    return AttackForward(net).eval()  # fx's GraphModule and its containers are built in train mode

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ladlit.checks import check_non_negative, check_positive_int
 from ladlit.data.augment import random_crop, random_hflip
+from ladlit.errors import ConfigError
 
 
 @dataclass
@@ -42,7 +43,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         batch_size: training batch size (per process).
         eval_batch_size: batch size for validation/test (defaults to `batch_size`).
         val_size: images held out from the training set for validation (model selection,
-            robust early stopping). 0 validates on the test set.
+            robust early stopping). 0: no validation at all, and the last epoch is tested (never a
+            checkpoint selected on the test set).
         crop_padding: pixels of zero padding for the random crop (0 disables it).
         hflip: random horizontal flips.
         train_subset, test_subset: keep only the first N (shuffled with `split_seed`) images, for
@@ -101,6 +103,11 @@ class InMemoryDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         arrays = self.load()
+        if self.val_size >= len(arrays.y_train):
+            raise ConfigError(
+                f"dataset.val_size={self.val_size} holds out every one of the {len(arrays.y_train)} training images; "
+                "set it lower (0 for no validation split)"
+            )
         rng = np.random.default_rng(self.split_seed)
         train_order = rng.permutation(len(arrays.y_train))
         val_idx, train_idx = train_order[: self.val_size], train_order[self.val_size :]
@@ -111,11 +118,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             test_idx = rng.permutation(test_idx)[: self.test_subset]
         self.train_set = _tensors(arrays.x_train[np.sort(train_idx)], arrays.y_train[np.sort(train_idx)])
         self.test_set = _tensors(arrays.x_test[np.sort(test_idx)], arrays.y_test[np.sort(test_idx)])
-        self.val_set = (
-            _tensors(arrays.x_train[np.sort(val_idx)], arrays.y_train[np.sort(val_idx)])
-            if self.val_size
-            else self.test_set
-        )
+        self.val_set = _tensors(arrays.x_train[np.sort(val_idx)], arrays.y_train[np.sort(val_idx)])
         if self.device_resident and self.trainer is not None:
             device = self.trainer.strategy.root_device
             self.train_set, self.val_set, self.test_set = (
@@ -125,8 +128,9 @@ class InMemoryDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+    def val_dataloader(self) -> DataLoader | list:
+        """The held-out images; none ([]: Lightning skips validation) when val_size is 0."""
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False) if self.val_size else []
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.eval_batch_size, shuffle=False)

@@ -1,5 +1,5 @@
-"""Layer-wise adversarial defense, LAD (Lie-Trotter) and LAD-SM (Strang-Marchuk), on top of
-PGD-AT or TRADES. ../docs/method.md maps the method ("Layer-wise Adversarial
+"""Layer-wise adversarial defense, LAD (Lie-Trotter) and LAD-SM (Strang-Marchuk), on top of an
+input-space defense (PGD-AT, TRADES, MART, FGSM-RS; AWP on any). ../docs/method.md maps the method ("Layer-wise Adversarial
 Defense: An ODE Perspective") to this file line by line.
 
 Per training batch (docs/method.md, section 5):
@@ -28,6 +28,9 @@ from ladlit.errors import ConfigError
 from ladlit.models.base import find_residual_blocks
 
 NORMALIZERS = ("rms", "none", "l2", "sign")
+# conf/defense's options for `defense@defense.base`: every input-space defense (the test of this
+# refusal checks the list against conf/)
+BASE_OPTIONS = ("pgd", "pgd_awp", "trades", "trades_awp", "mart", "fgsm_rs")
 INJECTOR_ATTRIBUTE = "_ladlit_adjoint_injector"  # where a model keeps the injector its hooks serve
 # What the CPU study (experiments/RESULTS.md, section 6) found to train ResNet-20 on CIFAR-10.
 TRAINABLE_ETA = (
@@ -63,8 +66,9 @@ class LayerwiseDefense(Defense):
     """LAD / LAD-SM: perturb every selected residual state along its own adjoint.
 
     Args:
-        base: the input-space defense it rides on (PGD-AT, TRADES); Hydra builds it from the
-            nested `defense.base` node. None: PGD-AT with its defaults.
+        base: the input-space defense it rides on (PGD-AT, TRADES, MART, FGSM-RS, with or
+            without AWP; not another layer-wise one); Hydra builds it from the nested
+            `defense.base` node. None: PGD-AT with its defaults.
         scheme: "lie_trotter" (LAD) | "strang_marchuk" (LAD-SM).
         eta: scalar, or one value per stage, or one per block (after `blocks` selection).
         normalize: N in p = c * eta * N(a): "rms" (default), "none", "l2", "sign".
@@ -92,8 +96,11 @@ class LayerwiseDefense(Defense):
         if normalize not in NORMALIZERS:
             raise ConfigError(f"normalize must be one of {NORMALIZERS}, got {normalize!r}", key="normalize")
         if base is not None and not isinstance(base, InputAdversarial):
+            nested = " (layer-wise defenses do not nest)" if isinstance(base, LayerwiseDefense) else ""
             raise ConfigError(
-                f"base must be an input-space defense (PGD-AT, TRADES), got {base!r}; choose it with defense@defense.base=pgd|trades"
+                f"base must be an input-space defense (PGD-AT, TRADES, MART or FGSM-RS, each with or without AWP), "
+                f"got {type(base).__name__}{nested}; choose it with defense@defense.base={'|'.join(BASE_OPTIONS)}",
+                key="base",
             )
         self.base = base if base is not None else PGDTraining()
         self.scheme = get_scheme(scheme)

@@ -25,11 +25,14 @@ def shifted(y: Tensor, num_classes: int) -> Tensor:
     return (y + 1) % num_classes
 
 
-def training_predictions(defense: Defense, net: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+def training_predictions(defense: Defense, net: nn.Module, x: Tensor, y: Tensor, seed: int = 0) -> Tensor:
     """The classes the defense's training forward predicts with its perturbations computed from
     labels y; on a copy in train mode, as in training (BatchNorm on batch statistics), so the
-    network and its running statistics are left as they were; the global RNG is left as it was."""
+    network and its running statistics are left as they were. Its random starts are drawn from
+    `seed`, so a checkpoint gives the same figure whatever ran before (AutoAttack reseeds the
+    global generator); the global RNG is left as it was."""
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(seed)
         return defense.training_loss(copy.deepcopy(net).train(), x, y).logits.argmax(1).detach()
 
 
@@ -41,11 +44,12 @@ def label_leak(
     shifted one (the leak)."""
     counts = dict.fromkeys(("clean", "true_given_true", "true_given_shifted", "shifted_given_shifted"), 0)
     was_training = net.training
-    for xb, yb in zip(x.split(batch), y.split(batch)):
+    for i, (xb, yb) in enumerate(zip(x.split(batch), y.split(batch))):
         other = shifted(yb, num_classes)
         with torch.no_grad():
             counts["clean"] += int((net.eval()(xb).argmax(1) == yb).sum())
-        given_true, given_shifted = (training_predictions(defense, net, xb, labels) for labels in (yb, other))
+        # the same random starts for both labels of a batch: the two predictions differ by the label only
+        given_true, given_shifted = (training_predictions(defense, net, xb, labels, seed=i) for labels in (yb, other))
         counts["true_given_true"] += int((given_true == yb).sum())
         counts["true_given_shifted"] += int((given_shifted == yb).sum())
         counts["shifted_given_shifted"] += int((given_shifted == other).sum())

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from ladlit.checks import check_bool
 from ladlit.config import build
 from ladlit.console import console
 from ladlit.defenses import LayerwiseDefense
@@ -34,7 +35,7 @@ class LabelLeakProbe(ExtraEvaluation):
     name = "label_leak"
 
     def __init__(self, enabled: bool = False) -> None:
-        self.enabled = enabled
+        self.enabled = check_bool("enabled", enabled)
 
     def run(self, subject: Subject) -> dict[str, Any] | None:
         if not self.enabled:

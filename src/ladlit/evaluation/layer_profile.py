@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ladlit.checks import check_non_negative
+from ladlit.checks import check_bool, check_list, check_non_negative
 from ladlit.data import to_unit_float
 from ladlit.defenses.hooks import AdjointInjector
 from ladlit.defenses.layerwise import normalize_adjoint
@@ -74,7 +74,8 @@ class LayerProfile(ExtraEvaluation):
     name = "layer_profile"
 
     def __init__(self, enabled: bool = False, sizes: Sequence[float] = DEFAULT_SIZES) -> None:
-        self.enabled, self.sizes = enabled, [check_non_negative("sizes", float(r)) for r in sizes]
+        self.enabled = check_bool("enabled", enabled)
+        self.sizes = [float(check_non_negative("sizes", r)) for r in check_list("sizes", sizes)]
 
     def run(self, subject: Subject) -> dict[str, Any] | None:
         if not self.enabled:

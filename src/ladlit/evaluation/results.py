@@ -11,6 +11,7 @@ from typing import Any
 from ladlit.evaluation.extra import render
 from ladlit.locks import record_lock
 from ladlit.records import WORST, read_json, worst_name, write_json
+from ladlit.runs import canonical_run
 from ladlit.tables import markdown_table
 
 
@@ -29,7 +30,7 @@ def _merge_evaluations(path: Path, run: Mapping[str, Any], entries: Mapping[str,
         record = {}
     if "evaluations" not in record:  # nothing, or a record written before evaluations accumulated
         record = {"evaluations": {}}
-    record["run"] = dict(run) or record.get("run", {})
+    record["run"] = dict(run) or canonical_run(record.get("run", {}))
     record["evaluations"].update({k: dict(v) for k, v in entries.items()})
     write_json(path, record)
     path.with_suffix(".md").write_text(record_markdown(record))

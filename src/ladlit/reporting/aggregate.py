@@ -13,21 +13,41 @@ model, budget: everything but the defense), labelled by the defense keys that di
 
 from __future__ import annotations
 
+import hashlib
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ladlit.records import BOOKKEEPING, WORST, flatten_config, key_in, read_json, worst_name
-from ladlit.runs import SCHEME_NAMES, describe_run
+from ladlit.records import (
+    BOOKKEEPING,
+    WORST,
+    attack_signature,
+    best_epoch,
+    flatten_config,
+    key_in,
+    read_json,
+    worst_name,
+)
+from ladlit.runs import SCHEME_NAMES, canonical_run, describe_run
 
 ATTACK_ORDER = ["clean", "fgsm", "pgd10", "pgd20", "cw", "autoattack"]
 # config keys that do not change what a run measures: bookkeeping, the seed (the report averages
-# over it) and the defense's name (a row of the table, not a setting)
-IGNORED = (*BOOKKEEPING, "seed", "choices.defense")
+# over it; the dataset's copy of it draws the batch order) and the defense's name (a row of the
+# table, not a setting)
+IGNORED = (*BOOKKEEPING, "seed", "dataset.seed", "choices.defense")
+# keys added to the configs later, with the value every run written before them had: a record
+# without one reads as having it, so old and new runs of one setting stay one row
+ADDED_LATER = {
+    "dataset.order_seed": 0,  # the batch order: every run before it trained on order 0
+    "dataset.split_seed": 0,
+    "model.conv_init": "pytorch",
+    "model.zero_init_residual": False,
+    "scheduler.warmup_epochs": 0,
+}
 
 
 @dataclass
@@ -39,6 +59,9 @@ class Run:
     setting: dict[str, Any]
     measurements: dict[tuple[str, int, float, str], float] = field(default_factory=dict)
     examples: dict[tuple[str, int, float, str], str] = field(default_factory=dict)  # fingerprint of the images used
+    signatures: dict[tuple[str, int, float, str], str] = field(
+        default_factory=dict
+    )  # the attack's settings, where recorded
     history: list[dict[str, float]] = field(default_factory=list)
     eps_sweeps: dict[str, dict[float, float]] = field(default_factory=dict)
     layer_profiles: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
@@ -100,7 +123,7 @@ def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
     if train and not train.get("finished", True):
         notes.append(f"left out {run_dir}: unfinished ({train.get('epochs', '?')} epochs)")
         return None
-    described = train.get("run") or evals.get("run") or {}
+    described = canonical_run(train.get("run") or evals.get("run") or {})  # old names read as today's
     if not train and not evals.get("evaluations"):
         return None
     run = Run(
@@ -109,15 +132,26 @@ def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
     eps = float(described.get("eps") or (train.get("config") or {}).get("eps") or 0.0)
     checkpoint = Path(train.get("best_checkpoint") or "best.ckpt").name
     tested = {k.removeprefix("test/acc_"): v for k, v in train.items() if k.startswith("test/acc_")}
+    attacked = [a for a in tested if a not in ("clean", WORST)]
     for attack, value in tested.items():
-        name = worst_name([a for a in tested if a not in ("clean", WORST)]) if attack == WORST else attack
-        run.measurements[(checkpoint, int(train.get("test_examples") or 0), eps, name)] = float(value)
-    for entry in sorted((evals.get("evaluations") or {}).values(), key=lambda e: e.get("date", "")):
+        name = worst_name(attacked) if attack == WORST else attack
+        measured = (checkpoint, int(train.get("test_examples") or 0), eps, name)
+        run.measurements[measured] = float(value)
+        if signature := _signature(train.get("attacks"), attacked if attack == WORST else [attack]):
+            run.signatures[measured] = signature
+    for key, entry in sorted((evals.get("evaluations") or {}).items(), key=lambda e: e[1].get("date", "")):
+        if stale := _replaced_since(run_dir, train, entry):
+            notes.append(f"left out {run_dir} '{key}': {stale}")
+            continue
         where = (entry.get("checkpoint", "?"), int(entry.get("n_examples") or 0))
         for attack, acc in (entry.get("accuracy") or {}).items():
-            name = worst_name(entry.get("worst_of") or []) if attack == WORST else attack
+            covered = entry.get("worst_of") or []
+            name = worst_name(covered) if attack == WORST else attack
             measured = (*where, float(entry.get("eps", eps)), name)
             run.measurements[measured] = float(acc)  # eval wins: read after train
+            run.signatures.pop(measured, None)
+            if signature := _signature(entry.get("attacks"), covered if attack == WORST else [attack]):
+                run.signatures[measured] = signature
             if (entry.get("examples") or {}).get("sha1"):
                 run.examples[measured] = entry["examples"]["sha1"]
             else:
@@ -127,6 +161,31 @@ def _read_run(run_dir: Path, notes: list[str]) -> Run | None:
         if entry.get("layer_profile"):
             run.layer_profiles[where[0]] = entry["layer_profile"]
     return run
+
+
+def _signature(attacks: Mapping[str, Any] | None, names: list[str]) -> str | None:
+    """The settings of the attacks `names` (one, or those a worst case covers) as one string; None
+    when the record does not give them all (old records, clean accuracy)."""
+    signatures = [attack_signature((attacks or {}).get(name)) for name in names]
+    return " + ".join(signatures) if signatures and all(signatures) else None
+
+
+def _replaced_since(run_dir: Path, train: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
+    """Why an evaluation entry no longer describes its run's checkpoint ("" if it still does or
+    cannot tell): the file beside the record has other bytes, or, where only the records are kept,
+    the run's record says that checkpoint is now another epoch."""
+    measured, name = entry.get("checkpoint_identity") or {}, entry.get("checkpoint", "?")
+    if not measured:
+        return ""  # written before evaluations named their weights
+    file = run_dir / "checkpoints" / name
+    if file.is_file() and measured.get("sha256"):
+        now = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+        return "" if now == measured["sha256"] else f"it measured {name} {measured['sha256']}, the file is now {now}"
+    history = train.get("history") or []
+    current = {"best.ckpt": best_epoch(history), "last.ckpt": history[-1] if history else None}.get(name)
+    if current is None or measured.get("epoch") is None or current.get("epoch") == measured["epoch"]:
+        return ""
+    return f"it measured {name} of epoch {measured['epoch']}; the run's {name} is now epoch {current['epoch']}"
 
 
 def setting_of(config: Mapping[str, Any] | None, described: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,6 +210,11 @@ def setting_of(config: Mapping[str, Any] | None, described: Mapping[str, Any]) -
         setting.update({f"lad.{k}": v for k, v in _leaves(defense) if k not in ("_target_", "scheme")})
     rest = {k: v for k, v in config.items() if k != "defense"}
     setting.update({k: v for k, v in _leaves(rest) if not key_in(k, IGNORED)})
+    for key, before in ADDED_LATER.items():
+        if key in setting and setting[key] == before:
+            del setting[key]  # the value an old record implies by not having the key
+    if not setting.get("scheduler.warmup_epochs"):
+        setting.pop("scheduler.warmup_start", None)  # a warm-up's start means nothing without one
     return setting
 
 
@@ -181,10 +245,13 @@ def summarize(runs: list[Run], notes: list[str] | None = None) -> list[Row]:
     groups: dict[tuple, dict[str, dict[Any, float]]] = defaultdict(lambda: defaultdict(dict))
     fingerprints: dict[tuple, dict[str, str]] = defaultdict(dict)
     settings: dict[tuple, dict[str, Any]] = {}
+    usual = _usual_signatures(runs)
     for run in runs:
         frozen = tuple(sorted(run.setting.items(), key=lambda kv: kv[0]))
         for measured, acc in run.measurements.items():
             checkpoint, n, eps, attack = measured
+            if (signature := run.signatures.get(measured)) and signature != usual.get(attack):
+                attack = f"{attack} [{signature}]"  # other settings: a column of its own, never averaged in
             key = (frozen, checkpoint, n, round(eps, 8))
             settings[key] = run.setting
             if (mine := run.examples.get(measured)) is not None:
@@ -214,6 +281,15 @@ def summarize(runs: list[Run], notes: list[str] | None = None) -> list[Row]:
         rows,
         key=lambda r: (_sort_key(r.context), r.checkpoint, -r.n, r.defense.get("method", ""), _sort_key(r.defense)),
     )
+
+
+def _usual_signatures(runs: list[Run]) -> dict[str, str]:
+    """Per attack name, the settings most of its measurements were made with (the first on a tie)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for run in runs:
+        for measured, signature in run.signatures.items():
+            counts[measured[3]][signature] += 1
+    return {attack: c.most_common(1)[0][0] for attack, c in counts.items()}
 
 
 def _sort_key(mapping: Mapping[str, Any]) -> str:

@@ -1,0 +1,33 @@
+"""`experiments/leak_guard_check.py --json` keeps every run's guard readings, the record RESULTS 9's
+quickstart table and the guard's tally are counted from."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+from helpers import REPO
+
+
+def test_the_json_holds_each_runs_history(tmp_path, monkeypatch):
+    history = [
+        {"epoch": e, "val/label_leak": 0.01 * e, "val/leaking": 0.0, "val/acc_clean": 0.9, "train/acc": 0.8}
+        for e in range(3)
+    ]
+    for eta in ("0.001", "0.3"):  # runs already trained are read, not trained again
+        run = tmp_path / f"eta{eta}_seed0"
+        run.mkdir()
+        (run / "metrics.json").write_text(json.dumps({"history": history}))
+    out = tmp_path / "results" / "quickstart.json"
+    monkeypatch.syspath_prepend(str(REPO / "experiments"))  # for benchlib
+    spec = importlib.util.spec_from_file_location("leak_guard_check", REPO / "experiments" / "leak_guard_check.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    argv = ["leak_guard_check.py", "--etas", "0.001", "0.3", "--out", str(tmp_path), "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    script.main()
+    record = json.loads(out.read_text())
+    assert [(run["eta"], run["seed"]) for run in record["runs"]] == [(0.001, 0), (0.3, 0)]
+    assert all(run["history"] == history for run in record["runs"])
+    assert record["command"].endswith(f"--json {out}") and record["machine"]["cores"] and record["date"]
