@@ -39,13 +39,6 @@ MUTANTS = [
         ("tests/reporting/test_report.py::test_the_report_reads_records_without_importing_torch",),
     ),
     Mutant(
-        "the report trusts a record's method over its config (FGSM-RS's early runs stay apart)",
-        "src/ladlit/reporting/aggregate.py",
-        'describe_run(config)["method"] if defense else _method(described)',
-        "_method(described)",
-        ("tests/reporting/test_report.py",),
-    ),
-    Mutant(
         "the report pairs every row with PGD-AT, FGSM-RS + LAD included",
         "src/ladlit/reporting/aggregate.py",
         'wanted = "pgd" if method == base else base',
