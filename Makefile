@@ -47,7 +47,8 @@ format: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
-## Prove the tests by mutation: deliberate bugs, one at a time, each must fail a test (about 15 minutes).
+## Prove the tests by mutation: deliberate bugs, one at a time, each must fail a test (24 minutes for
+## 169 of them, 2026-12-04, beside two study lanes).
 mutants: $(STAMP)
 	$(PY) tests/mutants.py
 

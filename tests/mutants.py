@@ -39,13 +39,6 @@ MUTANTS = [
         ("tests/reporting/test_report.py::test_the_report_reads_records_without_importing_torch",),
     ),
     Mutant(
-        "the report trusts a record's method over its config (FGSM-RS's early runs stay apart)",
-        "src/ladlit/reporting/aggregate.py",
-        'describe_run(config)["method"] if defense else _method(described)',
-        "_method(described)",
-        ("tests/reporting/test_report.py",),
-    ),
-    Mutant(
         "the report pairs every row with PGD-AT, FGSM-RS + LAD included",
         "src/ladlit/reporting/aggregate.py",
         'wanted = "pgd" if method == base else base',
@@ -1031,6 +1024,34 @@ MUTANTS = [
         "    finish_loggers(loggers)\n    return metrics",
         "    return metrics",
         ("tests/test_wandb.py::test_each_run_trained_in_one_process_gets_a_w_and_b_run_of_its_own",),
+    ),
+    Mutant(
+        "zero_init_residual leaves the residual branches as they were",
+        "src/ladlit/models/cifar_resnet.py",
+        "                nn.init.zeros_(block.bn2.weight)",
+        "                pass",
+        ("tests/models/test_models.py::test_zero_init_residual_starts_every_block_as_the_identity_map",),
+    ),
+    Mutant(
+        "He initialisation scaled by fan-in instead of fan-out",
+        "src/ladlit/models/cifar_resnet.py",
+        'nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")',
+        'nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")',
+        ("tests/models/test_models.py::test_he_init_draws_convolutions_with_std_sqrt_2_over_fan_out",),
+    ),
+    Mutant(
+        "the schedule after a warm-up runs over the whole run, not the epochs left",
+        "src/ladlit/schedules.py",
+        "    return max_epochs - warmup_epochs",
+        "    return max_epochs",
+        ("tests/test_formulas.py",),
+    ),
+    Mutant(
+        "the warm-up starts at the full learning rate",
+        "src/ladlit/schedules.py",
+        "LinearLR(optimizer, start_factor=warmup_start, end_factor=1.0, total_iters=warmup_epochs)",
+        "LinearLR(optimizer, start_factor=1.0, end_factor=1.0, total_iters=warmup_epochs)",
+        ("tests/test_formulas.py",),
     ),
     Mutant(
         "example fingerprint ignores the pixels",

@@ -130,6 +130,18 @@ def test_study_configs_run_with_fast_dev_run(experiment, defense, tmp_path):
     assert 0.0 <= metrics["test/acc_pgd10"] <= metrics["test/acc_clean"]
 
 
+def test_the_depth_series_is_regime_b_with_the_deep_net_start_and_a_batch_order_per_seed():
+    deep = compose_config("train", ["experiment=cpu_study_depth", "model=resnet110", "defense=lad"])
+    assert (deep.model.depth, deep.model.conv_init, deep.model.zero_init_residual) == (110, "he", True)
+    assert (deep.scheduler.warmup_epochs, deep.scheduler.warmup_start) == (5, 0.1)
+    assert (deep.dataset.train_subset, deep.trainer.max_epochs, deep.defense.base.steps) == (1000, 80, 3)
+    assert deep.dataset.order_seed is None  # each seed its own batches
+    for regime in ("cpu_study", "cpu_study_overfit", "cpu_study_full"):  # the committed protocols repeat their records
+        committed = compose_config("train", [f"experiment={regime}"])
+        assert committed.dataset.order_seed == 0 and committed.model.conv_init == "pytorch"
+        assert not committed.model.zero_init_residual and committed.scheduler.warmup_epochs == 0
+
+
 @pytest.mark.parametrize(
     "path", ["/runs/0_defense.eta=0.001,seed=1", "/runs/it's", "C:\\runs\\a", "ends\\", "a\\'b", "/runs/[x]{y}${z}"]
 )

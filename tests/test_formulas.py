@@ -18,6 +18,7 @@ from ladlit.attacks import FGSM, PGD, AutoAttack
 from ladlit.attacks.core import gaussian_start, pgd_ascent, uniform_start
 from ladlit.callbacks import EMA
 from ladlit.defenses import TRADES, PGDTraining
+from ladlit.errors import ConfigError
 from ladlit.schedules import cosine, piecewise
 
 pytestmark = pytest.mark.numerics  # floats of two computations compared: see `make test-kernels`
@@ -126,6 +127,29 @@ def test_piecewise_decay_divides_by_ten_at_half_and_three_quarters_of_training()
 def test_cosine_anneals_to_zero_over_the_run():
     by_hand = [0.05 * (1 + math.cos(math.pi * e / 10)) for e in range(10)]
     assert lrs(cosine, 10) == pytest.approx(by_hand)
+
+
+def test_a_warm_up_ramps_the_lr_linearly_from_its_start_then_the_schedule_runs_over_the_epochs_left():
+    from functools import partial
+
+    ramp = [0.01, 0.04, 0.07]  # 0.1 x (0.1 + 0.9 e / 3), e = 0, 1, 2
+    by_hand = [0.05 * (1 + math.cos(math.pi * e / 7)) for e in range(7)]
+    assert lrs(partial(cosine, warmup_epochs=3, warmup_start=0.1), 10) == pytest.approx(ramp + by_hand)
+    # piecewise: the milestones are fractions of the 8 epochs after a 2-epoch warm-up
+    assert lrs(partial(piecewise, warmup_epochs=2), 10) == pytest.approx(
+        [0.01, 0.055] + [0.1] * 4 + [0.01] * 2 + [0.001] * 2
+    )
+    assert lrs(partial(cosine, warmup_epochs=0), 10) == lrs(cosine, 10)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"warmup_epochs": 10}, {"warmup_epochs": -1}, {"warmup_epochs": 2, "warmup_start": 0.0}]
+)
+def test_a_warm_up_that_leaves_no_schedule_or_starts_nowhere_is_refused(bad):
+    from functools import partial
+
+    with pytest.raises(ConfigError, match="warmup"):
+        lrs(partial(cosine, **bad), 10)
 
 
 def test_ema_average_and_its_warm_up_by_hand():

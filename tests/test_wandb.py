@@ -136,6 +136,10 @@ def test_the_report_puts_one_table_of_the_sweeps_runs_into_its_group(tmp_path, o
     assert rows["pgd", 1]["best val/robust_acc"] == pytest.approx(0.3)
     assert rows["pgd", 1]["pgd20 (best.ckpt, n=5000, eps=7.65/255)"] == pytest.approx(0.31)
     assert rows["pgd+lad", 0]["lad.eta"] == 0.001
+    # and the rows the report writes: PGD-AT's two seeds averaged into one
+    settings = {(r["defense"], r["n"]): r for r in table(run, "report/settings")}
+    pgd = next(r for (defense, n), r in settings.items() if defense.startswith("pgd ") or defense == "pgd")
+    assert pgd["seeds"] == 2 and pgd["pgd20 mean"] == pytest.approx(0.305)
 
 
 def test_each_run_trained_in_one_process_gets_a_w_and_b_run_of_its_own(tmp_path, offline_wandb):

@@ -137,9 +137,10 @@ def _offline(node: Mapping[str, Any] | None) -> bool:
 
 
 def log_report(runs: list[Any], group: str, out: Path) -> Path:
-    """One table in W&B group `group`, a row per run (`ladlit.reporting.Run`): its settings that
-    differ between the runs, seed, best robust validation accuracy, and every test and evaluation
-    number, named by attack, checkpoint, n and eps. Logged by one report run per group (a fixed id,
+    """Two tables in W&B group `group`: `report/runs`, a row per run (`ladlit.reporting.Run`): its
+    settings that differ between the runs, seed, best robust validation accuracy, and every test
+    and evaluation number, named by attack, checkpoint, n and eps; and `report/settings`, the rows
+    `ladlit.report` writes (`settings_table`). Logged by one report run per group (a fixed id,
     so reporting again replaces the table); returns its local directory."""
     import wandb
 
@@ -173,8 +174,40 @@ def log_report(runs: list[Any], group: str, out: Path) -> Path:
         dir=str(out),
         mode="offline" if wandb_offline() else "online",
     ) as run:
-        run.log({"report/runs": wandb.Table(columns=columns, data=rows, allow_mixed_types=True)})
+        run.log(
+            {
+                "report/runs": wandb.Table(columns=columns, data=rows, allow_mixed_types=True),
+                "report/settings": settings_table(runs),
+            }
+        )
         return Path(run.dir).parent
+
+
+def settings_table(runs: list[Any]) -> Any:
+    """The rows `ladlit.report` writes (one comparable setting: defense, checkpoint, n, eps), each
+    attack's mean and standard deviation over the seeds and the number of seeds."""
+    import wandb
+
+    from ladlit.reporting.aggregate import columns as attack_columns
+    from ladlit.reporting.aggregate import differing_keys, label, summarize
+
+    rows = summarize(runs)
+    keys = differing_keys([r.defense for r in rows])
+    attacks = attack_columns(rows)
+    head = [
+        "defense",
+        "checkpoint",
+        "n",
+        "eps_255",
+        *(f"{a} {stat}" for a in attacks for stat in ("mean", "std")),
+        "seeds",
+    ]
+    data = []
+    for row in rows:
+        cells = [row.cell(a) for a in attacks]
+        stats = [v for cell in cells for v in ((cell[0], cell[1]) if cell else (None, None))]
+        data.append([label(row.defense, keys), row.checkpoint, row.n, row.eps * 255, *stats, row.seeds])
+    return wandb.Table(columns=head, data=data, allow_mixed_types=True)
 
 
 def _measurement(measured: tuple[str, int, float, str]) -> str:

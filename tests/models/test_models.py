@@ -51,3 +51,36 @@ def test_find_blocks_by_name_pattern_in_foreign_models():
     assert len(blocks) == 8
     with pytest.raises(ValueError, match="No residual blocks"):
         find_residual_blocks(torch.nn.Linear(2, 2), types=["BasicBlock"])
+
+
+def test_zero_init_residual_starts_every_block_as_the_identity_map():
+    """Each branch's last BatchNorm scale at 0: a block passes its (post-ReLU, so non-negative)
+    input on unchanged, a transition block its shortcut: in the ODE view, F = 0 at the start."""
+    net = CifarResNet(depth=20, zero_init_residual=True).eval()
+    x = torch.relu(torch.randn(2, 16, 8, 8))
+    for block in net.residual_blocks():
+        assert torch.count_nonzero(block.bn2.weight) == 0
+        out = block(x)
+        if out.shape == x.shape:
+            assert torch.equal(out, x)
+        x = out
+    plain = CifarResNet(depth=20).eval()
+    assert all(torch.count_nonzero(b.bn2.weight) > 0 for b in plain.residual_blocks())
+
+
+def test_he_init_draws_convolutions_with_std_sqrt_2_over_fan_out():
+    torch.manual_seed(0)
+    he, plain = CifarResNet(depth=20, conv_init="he"), CifarResNet(depth=20)
+    # the last stage's transition conv, 32 -> 64 channels: fan_in 288, fan_out 576, 18,432 draws
+    first = lambda net: net.residual_blocks()[6].conv1.weight
+    assert first(he).std().item() == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.02)
+    assert first(plain).std().item() == pytest.approx(
+        (1 / (3 * 32 * 9)) ** 0.5, rel=0.02
+    )  # PyTorch's: U(+-1/sqrt(fan_in))
+
+
+def test_an_unknown_conv_init_is_refused_by_name():
+    from ladlit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="conv_init must be one of pytorch, he"):
+        CifarResNet(depth=20, conv_init="xavier")

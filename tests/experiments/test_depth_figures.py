@@ -1,0 +1,47 @@
+"""The depth series' tables: each run is placed by its depth and deep-net start, and LAD is
+differenced seed by seed against PGD-AT of the same depth and start."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from helpers import REPO
+
+from ladlit.reporting.aggregate import Run
+
+spec = importlib.util.spec_from_file_location("depth_figures", REPO / "experiments" / "depth_figures.py")
+figures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(figures)
+
+RECIPE = {"model.conv_init": "he", "model.zero_init_residual": True, "scheduler.warmup_epochs": 5}
+
+
+def run(model: str, seed: int, worst: float, eta: float | None = None, start: dict = RECIPE, ckpt="best.ckpt") -> Run:
+    setting = {"choices.model": model, **start, **({"lad.eta": eta} if eta is not None else {})}
+    measured = {(ckpt, 5000, 0.031, figures.WORST): worst, (ckpt, 1000, 0.031, figures.WORST): 0.0}
+    return Run(path=Path(f"{model}/{eta}/{seed}"), seed=seed, setting=setting, measurements=measured)
+
+
+def test_runs_are_placed_by_their_start():
+    assert figures.protocol(run("resnet56", 0, 0.2)) == "recipe"
+    assert figures.protocol(run("resnet56", 0, 0.2, start={"scheduler.warmup_epochs": 0})) == "plain"
+    assert figures.protocol(run("resnet56", 0, 0.2, start={**RECIPE, "scheduler.warmup_epochs": 0})) == "no_warmup"
+
+
+def test_lad_is_differenced_seed_by_seed_against_pgd_at_of_its_depth_and_start():
+    runs = [
+        run("resnet56", 0, 0.20),
+        run("resnet56", 1, 0.22),
+        run("resnet56", 2, 0.30, start={"scheduler.warmup_epochs": 0}),  # another start: never paired
+        run("resnet56", 0, 0.21, eta=0.001),
+        run("resnet56", 1, 0.25, eta=0.001),
+        run("resnet56", 2, 0.25, eta=0.001),  # no PGD-AT seed 2 under the recipe: no pair
+        run("resnet56", 0, 0.50, eta=0.003),  # the grid's other eta, one seed: not the arm with most seeds
+        run("resnet110", 0, 0.10, eta=0.001),  # no PGD-AT at depth 110: no row
+    ]
+    name, mean, se, pairs = figures.paired(runs, "best.ckpt", figures.WORST)[56]
+    # +1 and +3 points -> +2, standard error 1
+    assert (name, round(mean, 6), round(se, 6), pairs) == ("lad eta=0.001", 2.0, 1.0, 2)
+    assert 110 not in figures.paired(runs, "best.ckpt", figures.WORST)
+    assert figures.paired(runs, "last.ckpt", figures.WORST) == {}
