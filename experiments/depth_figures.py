@@ -65,7 +65,7 @@ def protocol_table(runs: list[Run]) -> str:
         if not best:
             continue
         lines.append(
-            f"| {depth(run)} | {protocol(run)} | {100 * best['val/robust_acc']:.1f} | {best['epoch']} "
+            f"| {depth(run)} | {protocol(run)} | {100 * best['val/robust_acc']:.1f} | {best['epoch'] + 1} "
             f"| {100 * best['val/acc_clean']:.1f} | {100 * validated[-1]['val/robust_acc']:.1f} |"
         )
     return "\n".join(lines)

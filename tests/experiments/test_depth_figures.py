@@ -45,3 +45,14 @@ def test_lad_is_differenced_seed_by_seed_against_pgd_at_of_its_depth_and_start()
     assert (name, round(mean, 6), round(se, 6), pairs) == ("lad eta=0.001", 2.0, 1.0, 2)
     assert 110 not in figures.paired(runs, "best.ckpt", figures.WORST)
     assert figures.paired(runs, "last.ckpt", figures.WORST) == {}
+
+
+def test_protocol_table_counts_epochs_from_one_like_the_log_and_the_figure():
+    history = [
+        {"epoch": 3, "val/robust_acc": 0.20, "val/acc_clean": 0.30},
+        {"epoch": 7, "val/robust_acc": 0.25, "val/acc_clean": 0.35},  # best: the 8th epoch
+        {"epoch": 11, "val/robust_acc": 0.22, "val/acc_clean": 0.40},
+    ]
+    pgd = run("resnet56", 0, 0.2)
+    pgd.history = history
+    assert "| 56 | recipe | 25.0 | 8 | 35.0 | 22.0 |" in figures.protocol_table([pgd])
