@@ -34,17 +34,19 @@ read -r -a P <<< "$(study --chosen-protocol cpu_study_depth)"   # () for the rec
 
 # 1. LAD's eta at depth 20 and 56 on seed 0's validation (the grid), and at 56 the one alternative
 # the ODE view suggests: the per-block step scaled as 1/blocks from depth 20's choice (RESULTS 10).
-( for e in $GRID; do study $D --arm lad defense.eta=$e model=resnet20 "${P[@]}"; done
-  study $D --arm pgd model=resnet20 "${P[@]}"
-  study $D --arm lad defense.eta=0.001 model=resnet56 "${P[@]}" ) & lane_1=$!
-( study $D --arm lad defense.eta=0.0003 model=resnet56 "${P[@]}"
-  study $D --arm lad defense.eta=0.003 model=resnet56 "${P[@]}" ) & lane_2=$!
-wait $lane_1; wait $lane_2
+# Lane 1 runs the alternative as soon as depth 20's grid has chosen, so that no lane waits idle
+# (unless it is a grid point: lane 2 runs those).
 eta_at() { study --chosen-eta cpu_study_depth lad "${@:2}" -- "model=$1" "${P[@]}"; }
 scaled() { python -c "print(f'{$1 * 9 / $2:.2g}')"; }   # scaled <eta at 9 blocks> <blocks>
+off_grid() { [[ " $GRID " != *" $1 "* ]]; }
+( for e in $GRID; do study $D --arm lad defense.eta=$e model=resnet20 "${P[@]}"; done
+  study $D --arm pgd model=resnet20 "${P[@]}"
+  alt=$(scaled "$(eta_at resnet20 $GRID)" 27)
+  if off_grid "$alt"; then study $D --arm lad defense.eta=$alt model=resnet56 "${P[@]}"; fi ) & lane_1=$!
+( for e in $GRID; do study $D --arm lad defense.eta=$e model=resnet56 "${P[@]}"; done ) & lane_2=$!
+wait $lane_1; wait $lane_2
 ETA20=$(eta_at resnet20 $GRID)
 ALT56=$(scaled "$ETA20" 27)
-study $D --arm lad defense.eta=$ALT56 model=resnet56 "${P[@]}"
 ETA56=$(eta_at resnet56 $GRID $ALT56)
 
 # 2. Depth 20 and 56: PGD-AT and LAD (chosen eta) over 3 paired seeds, best and last checkpoints.
