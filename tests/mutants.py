@@ -46,6 +46,13 @@ MUTANTS = [
         ("tests/reporting/test_report.py",),
     ),
     Mutant(
+        "the report's headings ignore an option that only some contexts record (two contexts, one heading)",
+        "src/ladlit/reporting/aggregate.py",
+        "return [k for k in keys if len({repr(m.get(k, _ABSENT)) for m in contexts}) > 1]",
+        "return [k for k in keys if len({repr(m[k]) for m in contexts if k in m}) > 1]",
+        ("tests/reporting/test_report.py",),
+    ),
+    Mutant(
         "the study evaluates a retrained run without checking it repeats the committed one",
         "experiments/cpu_study.py",
         'if "seconds" not in key and key not in redefined and a[key] != b.get(key):',

@@ -224,3 +224,16 @@ def test_the_report_reads_records_without_importing_torch():
     code = "import sys, ladlit.report; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_contexts_that_differ_by_an_option_older_runs_lack_get_distinct_headings(tmp_path):
+    """A later option (the deep-net start) is absent from runs that left it at its default: its
+    presence alone tells the two contexts apart, so it must reach the headings."""
+    write_run(tmp_path, "plain", 0, PGD, 0.40, 0.20)
+    recipe = write_run(tmp_path, "recipe", 0, PGD, 0.50, 0.25)
+    data = json.loads((recipe / "metrics.json").read_text())
+    data["config"]["model"] = {"conv_init": "he"}
+    (recipe / "metrics.json").write_text(json.dumps(data))
+    headings = [line for line in rows_by_label(tmp_path).splitlines() if line.startswith("## ")]
+    assert len(headings) == 2 and len(set(headings)) == 2
+    assert sum("model.conv_init=he" in h for h in headings) == 1

@@ -305,6 +305,17 @@ def differing_keys(mappings: list[Mapping[str, Any]]) -> list[str]:
     return [k for k in keys if k in ALWAYS_SHOWN or len({repr(m[k]) for m in mappings if k in m}) > 1]
 
 
+def context_keys(contexts: list[Mapping[str, Any]]) -> list[str]:
+    """Keys that tell the report's contexts apart. Unlike `differing_keys`, a key that some contexts
+    lack counts as differing: an option added later is absent where it was left at its default, so
+    `model.conv_init=he` is all that tells a run with it from one without."""
+    keys = sorted({k for m in contexts for k in m})
+    return [k for k in keys if len({repr(m.get(k, _ABSENT)) for m in contexts}) > 1]
+
+
+_ABSENT = object()
+
+
 def label(mapping: Mapping[str, Any], keys: list[str]) -> str:
     """`key=value` for each of `keys` that the mapping has (prefixes lad./base. dropped)."""
     parts = [

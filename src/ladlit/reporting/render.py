@@ -9,6 +9,7 @@ from pathlib import Path
 from ladlit.reporting.aggregate import (
     Row,
     columns,
+    context_keys,
     differing_keys,
     is_reference,
     label,
@@ -50,10 +51,10 @@ CSV_HEADER = [
 def write_report(rows: list[Row], out: Path, reference: dict[str, str] | None) -> str:
     """report.md (a table per context, then paired differences) and report.csv; returns the markdown."""
     grouped = tables_by_context(rows)
-    context_keys = differing_keys([group[0].context for group in grouped.values()])
+    keys = context_keys([group[0].context for group in grouped.values()])
     parts, csv_rows = [INTRO], []
     for group in grouped.values():
-        heading = label(group[0].context, context_keys or [k for k in HEADLINE if k in group[0].context])
+        heading = label(group[0].context, keys or [k for k in HEADLINE if k in group[0].context])
         section, lines = _context_section(group, heading, reference)
         parts.append(section)
         csv_rows += lines
