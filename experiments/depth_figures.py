@@ -51,23 +51,41 @@ def arm(run: Run) -> str:
     return "pgd" if eta is None else f"lad eta={eta}"
 
 
+def _validation_cells(run: Run) -> str | None:
+    """Best robust validation (%), its epoch (from one), clean there, last robust validation."""
+    validated = [r for r in run.history if "val/robust_acc" in r]
+    best = best_epoch(run.history)
+    if not best:
+        return None
+    return (
+        f"{100 * best['val/robust_acc']:.1f} | {best['epoch'] + 1} | {100 * best['val/acc_clean']:.1f} "
+        f"| {100 * validated[-1]['val/robust_acc']:.1f}"
+    )
+
+
 def protocol_table(runs: list[Run]) -> str:
-    """PGD-AT seed 0 per depth and start: best robust validation (its epoch, clean there), last."""
+    """PGD-AT seed 0 per depth and start: how the deep-net start was chosen."""
     lines = [
         "| depth | start | best robust val (%) | epoch | clean there (%) | last robust val (%) |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for run in sorted(runs, key=lambda r: (depth(r) or 0, protocol(r))):
-        if arm(run) != "pgd" or run.seed != 0:
-            continue
-        validated = [r for r in run.history if "val/robust_acc" in r]
-        best = best_epoch(run.history)
-        if not best:
-            continue
-        lines.append(
-            f"| {depth(run)} | {protocol(run)} | {100 * best['val/robust_acc']:.1f} | {best['epoch'] + 1} "
-            f"| {100 * best['val/acc_clean']:.1f} | {100 * validated[-1]['val/robust_acc']:.1f} |"
-        )
+        if arm(run) == "pgd" and run.seed == 0 and (cells := _validation_cells(run)):
+            lines.append(f"| {depth(run)} | {protocol(run)} | {cells} |")
+    return "\n".join(lines)
+
+
+def eta_table(runs: list[Run], start: str = "recipe") -> str:
+    """Seed 0 of each arm per depth under the chosen start: how LAD's eta was chosen (the rule itself
+    is `experiments/cpu_study.py --chosen-eta`: highest best robust validation)."""
+    lines = [
+        "| depth | arm | best robust val (%) | epoch | clean there (%) | last robust val (%) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    chosen = [r for r in runs if r.seed == 0 and depth(r) and protocol(r) == start]
+    for run in sorted(chosen, key=lambda r: (depth(r), arm(r) != "pgd", float(r.setting.get("lad.eta") or 0))):
+        if cells := _validation_cells(run):
+            lines.append(f"| {depth(run)} | {arm(run)} | {cells} |")
     return "\n".join(lines)
 
 
@@ -184,6 +202,7 @@ def _save(fig: plt.Figure, name: str) -> Path:
 def main(root: Path) -> None:
     runs = find_runs([root], [])
     print(protocol_table(runs), end="\n\n")
+    print(eta_table(runs), end="\n\n")
     print(depth_table(runs), end="\n\n")
     for path in (plot_protocols(runs), plot_depth(runs)):
         if path:

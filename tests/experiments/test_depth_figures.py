@@ -56,3 +56,18 @@ def test_protocol_table_counts_epochs_from_one_like_the_log_and_the_figure():
     pgd = run("resnet56", 0, 0.2)
     pgd.history = history
     assert "| 56 | recipe | 25.0 | 8 | 35.0 | 22.0 |" in figures.protocol_table([pgd])
+
+
+def test_eta_table_lists_seed_zero_of_each_arm_under_the_chosen_start_pgd_first_then_by_eta():
+    history = [{"epoch": 3, "val/robust_acc": 0.20, "val/acc_clean": 0.30}]
+    made = [
+        run("resnet56", 0, 0.2, eta=0.003),
+        run("resnet56", 0, 0.2, eta=0.0003),
+        run("resnet56", 0, 0.2),
+        run("resnet56", 1, 0.2, eta=0.001),  # seed 1: not a calibration run
+        run("resnet56", 0, 0.2, eta=0.001, start={"scheduler.warmup_epochs": 0}),  # another start
+    ]
+    for r in made:
+        r.history = history
+    rows = [line.split(" | ")[1] for line in figures.eta_table(made).splitlines()[2:]]
+    assert rows == ["pgd", "lad eta=0.0003", "lad eta=0.003"]
