@@ -18,9 +18,12 @@ train: $(STAMP)
 	$(PY) -m ladlit.train experiment=quickstart
 
 ## The test suite (< 4 min on 2 cores): one single-threaded worker per core, each test file on one
-## worker (its session fixtures trained once there); slow and GPU checks are excluded.
+## worker (its session fixtures trained once there); slow and GPU checks are excluded. A worker that
+## crashes (a segfault in a native kernel) fails its test and is not replaced: xdist would rerun the
+## file on fresh workers and, seen once, wait forever for one.
+XDIST := -n 2 --dist loadfile --max-worker-restart=0
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q $(XDIST)
 
 ## The tests that compare two computations' floats (marked `numerics`: compiled vs eager, folded vs
 ## plain, DDP vs one process, ladlit's AutoAttack vs the reference, ...) under other CPU kernels than
@@ -30,9 +33,9 @@ test: $(STAMP)
 NUMERICS := -m "numerics and not slow and not gpu" -p no:cacheprovider
 KERNEL_CACHE := $(or $(TMPDIR),/tmp)/ladlit-inductor
 test-kernels: $(STAMP)
-	ATEN_CPU_CAPABILITY=avx2 TORCHINDUCTOR_CACHE_DIR=$(KERNEL_CACHE)-avx2 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile $(NUMERICS)
-	ATEN_CPU_CAPABILITY=default TORCHINDUCTOR_CACHE_DIR=$(KERNEL_CACHE)-default OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile $(NUMERICS)
-	ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile $(NUMERICS) --ignore tests/test_compile.py
+	ATEN_CPU_CAPABILITY=avx2 TORCHINDUCTOR_CACHE_DIR=$(KERNEL_CACHE)-avx2 OMP_NUM_THREADS=1 $(PY) -m pytest -q $(XDIST) $(NUMERICS)
+	ATEN_CPU_CAPABILITY=default TORCHINDUCTOR_CACHE_DIR=$(KERNEL_CACHE)-default OMP_NUM_THREADS=1 $(PY) -m pytest -q $(XDIST) $(NUMERICS)
+	ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(PY) -m pytest -q $(XDIST) $(NUMERICS) --ignore tests/test_compile.py
 
 ## Style: ruff lint and format check (CI runs it); `make format` rewrites in place.
 lint: $(STAMP)

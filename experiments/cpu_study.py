@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from ladlit.records import SELECTS_CHECKPOINT, best_epoch, has_evaluation, read_json
+from ladlit.runs import cpu_kernels, native_bf16
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results" / "cpu_study"
@@ -100,6 +101,7 @@ def study_seed(
         f"hydra.run.dir={run_dir}",
     ]
     if not finished(result_dir / "metrics.json"):
+        refuse_emulated_bf16(overrides)
         run(train, log)
         result_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(run_dir / "metrics.json", result_dir / "metrics.json")
@@ -131,9 +133,24 @@ def study_seed(
         commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} {which} evaluated ({attacks}, n={n_examples})")
 
 
+def refuse_emulated_bf16(overrides: list[str]) -> None:
+    """The study's regimes train in bf16-mixed. A CPU without bf16 hardware emulates it about 9x
+    slower than fp32 (RESULTS 8.4: a regime-B ResNet-20 run ~6.5 h instead of ~15 min) and, for a
+    retrain, rounds differently from the record; stop the plan with that said rather than crawl."""
+    if native_bf16() or any(o.startswith("trainer.precision=") and "bf16" not in o for o in overrides):
+        return
+    sys.exit(
+        "this CPU has no bf16 hardware (AVX-512 BF16 or AMX; torch sees "
+        f"{cpu_kernels()['aten']}): the study's bf16-mixed runs would be emulated, about 9x slower "
+        "(experiments/RESULTS.md 8.4). Run the study on an AMD EPYC with AVX-512 BF16 or an Intel Xeon "
+        "with AMX; trainer.precision=32-true runs here but is not the committed protocol."
+    )
+
+
 def retrain_as_committed(train: list[str], run_dir: Path, result_dir: Path, log: Path) -> None:
     """Train a committed run again into `run_dir` (continuing from a `last.ckpt` there) and stop
     the study unless its history repeats the committed one."""
+    refuse_emulated_bf16(train)
     if finished(run_dir / "metrics.json"):  # finished here, its checkpoints since deleted: start over
         shutil.rmtree(run_dir)
     run(train, log)

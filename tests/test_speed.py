@@ -73,3 +73,47 @@ def test_device_resident_batches_are_the_host_batches():
     host.setup()
     for (xa, ya), (xb, yb) in zip(dm.train_dataloader(), host.train_dataloader()):
         assert torch.equal(xa.cpu(), xb) and torch.equal(ya.cpu(), yb)
+
+
+def test_bf16_hardware_is_read_from_the_cpu_itself():
+    """The probe behind the bf16 warning and the study's refusal agrees with the kernel's CPU flags."""
+    from pathlib import Path
+
+    from ladlit.runs import cpu_kernels, native_bf16
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo to compare with")
+    flags = set(" ".join(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
+    assert native_bf16() == bool(flags & {"avx512_bf16", "amx_tile"})
+    assert cpu_kernels()["bf16"] == ("native" if native_bf16() else "emulated")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_without_bf16_hardware_is_announced_before_training(native, monkeypatch, capsys):
+    from omegaconf import OmegaConf
+
+    from ladlit import train
+
+    monkeypatch.setattr(train, "native_bf16", lambda: native)
+    for precision in ("bf16-mixed", "32-true"):
+        train.check_precision(OmegaConf.create({"trainer": {"precision": precision, "accelerator": "cpu"}}))
+        warned = "emulated" in capsys.readouterr().err
+        assert warned == (precision == "bf16-mixed" and not native)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_study_refuses_to_emulate_bf16_for_days(native, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import cpu_study
+
+    monkeypatch.setattr(cpu_study, "native_bf16", lambda: native)
+    cpu_study.refuse_emulated_bf16(["trainer.precision=32-true"])  # fp32 is never refused
+    if native:
+        cpu_study.refuse_emulated_bf16(["defense.eta=0.001"])
+    else:
+        with pytest.raises(SystemExit, match="no bf16 hardware"):
+            cpu_study.refuse_emulated_bf16(["defense.eta=0.001"])

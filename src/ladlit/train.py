@@ -41,7 +41,7 @@ from ladlit.loggers import build_loggers, finish_loggers
 from ladlit.module import AdversarialTraining
 from ladlit.records import SELECTS_CHECKPOINT, RunRecord, best_epoch, read_json, write_json
 from ladlit.resume import discard_empty_run_dir, resume_checkpoint
-from ladlit.runs import cpu_kernels, describe_run, device_name
+from ladlit.runs import cpu_kernels, describe_run, device_name, native_bf16
 from ladlit.sweeps import TrialPruned, check_validation_split
 from ladlit.tables import accuracy_table
 
@@ -258,12 +258,21 @@ def check_optimization(cfg: DictConfig, module: AdversarialTraining) -> None:
 
 
 def check_precision(cfg: DictConfig) -> None:
-    """fp16 autocast needs a GPU: on a CPU Lightning would quietly run bf16 instead."""
+    """fp16 autocast needs a GPU: on a CPU Lightning would quietly run bf16 instead. bf16 on a CPU
+    without bf16 hardware runs, but so slowly that the user should hear it before the first epoch."""
     precision = str(cfg.trainer.get("precision", "32"))
     on_cpu = cfg.trainer.get("accelerator") == "cpu" or not torch.cuda.is_available()
     if precision.startswith("16") and on_cpu:
         raise ConfigError(
             f"trainer.precision={precision} needs a GPU; on a CPU use trainer.precision=bf16-mixed (or 32-true)"
+        )
+    if precision.startswith("bf16") and on_cpu and not native_bf16():
+        console.print(
+            f"[bold yellow]warning:[/] trainer.precision={precision} on a CPU without bf16 hardware (no AVX-512 BF16 "
+            "or AMX) is emulated, about 9x slower than trainer.precision=32-true (experiments/RESULTS.md 8.4); "
+            "keep it only to repeat a bf16 record",
+            highlight=False,
+            soft_wrap=True,
         )
 
 

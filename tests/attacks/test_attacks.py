@@ -45,20 +45,35 @@ PROJECTED = {
 }
 
 
+KEEP_CLEAN_UNLESS_FOOLED = {"apgd-ce", "autoattack"}  # return x itself wherever they fail to fool
+
+
 @pytest.mark.parametrize("name", PROJECTED)
 def test_every_attack_ends_inside_the_eps_ball_and_the_unit_box(name, trained_digits_net):
+    """Projected onto both sets, and not by shrinking: the gradient attacks move every input they
+    return changed to the ball's faces. APGD and AutoAttack return an input changed only where they
+    fool the net, so eps (0.1 of the digits' [0, 1] range) is large enough that some are fooled: at
+    0.03 a net trained on an AVX2-only CPU was fooled on none and there was nothing to check."""
     net, x, y = trained_digits_net
-    x, y = x[:24], y[:24]
-    x = x.clone()
-    x[:, :, :2] = 0.0  # pixels at the box's edges, where an unclamped step leaves [0, 1]
-    x[:, :, -2:] = 1.0
-    eps = 0.03
+    x, y = x[:24].clone(), y[:24]
+    x[:, :, :1] = 0.0  # pixels at the box's edges, where an unclamped step leaves [0, 1]
+    x[:, :, -1:] = 1.0
+    eps = 0.1
     torch.manual_seed(0)
     x_adv = PROJECTED[name](eps)(net, x, y)
     assert (x_adv - x).abs().max() <= eps + 1e-6
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
-    if name != "square":  # the gradient attacks move every input to the ball's faces or the box
-        assert (x_adv - x).abs().max() >= eps - 1e-6
+    if name == "square":  # random search: may stop inside the ball
+        return
+    at_face = (x_adv - x).flatten(1).abs().amax(1) >= eps - 1e-6
+    if name in KEEP_CLEAN_UNLESS_FOOLED:
+        with torch.no_grad():
+            fooled = (net(x).argmax(1) == y) & (net(x_adv).argmax(1) != y)
+        assert fooled.any(), "precondition: the attack fools some input"
+        assert torch.equal((x_adv != x).flatten(1).any(1), fooled)
+        assert at_face[fooled].all()
+    else:
+        assert at_face.all()
 
 
 def test_cw_objective_is_the_carlini_wagner_margin_on_fixed_logits():

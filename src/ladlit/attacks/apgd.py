@@ -1,5 +1,7 @@
 """APGD-CE (Croce & Hein, ICML 2020): step-size-free PGD with momentum on the cross-entropy, the
-first stage of standard AutoAttack. Via torchattacks, configured as AutoAttack runs it.
+first stage of standard AutoAttack. Via torchattacks, configured as AutoAttack runs it: an input
+comes back changed only where the attack fools the model (misclassified clean inputs are never
+attacked), so the returned batch scores exactly the robust accuracy.
 
 >>> x_adv = APGDCE(eps=8/255, steps=100)(model, x, y)
 """
