@@ -100,20 +100,3 @@ def test_bf16_without_bf16_hardware_is_announced_before_training(native, monkeyp
         train.check_precision(OmegaConf.create({"trainer": {"precision": precision, "accelerator": "cpu"}}))
         warned = "emulated" in capsys.readouterr().err
         assert warned == (precision == "bf16-mixed" and not native)
-
-
-@pytest.mark.parametrize("native", [True, False])
-def test_the_study_refuses_to_emulate_bf16_for_days(native, monkeypatch):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    import cpu_study
-
-    monkeypatch.setattr(cpu_study, "native_bf16", lambda: native)
-    cpu_study.refuse_emulated_bf16(["trainer.precision=32-true"])  # fp32 is never refused
-    if native:
-        cpu_study.refuse_emulated_bf16(["defense.eta=0.001"])
-    else:
-        with pytest.raises(SystemExit, match="no bf16 hardware"):
-            cpu_study.refuse_emulated_bf16(["defense.eta=0.001"])

@@ -128,6 +128,7 @@ def committed_run(tmp_path, monkeypatch):
     monkeypatch.setattr(cpu_study, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(cpu_study, "OUTPUTS", tmp_path / "outputs")
     monkeypatch.setattr(cpu_study, "commit", lambda paths, message: None)
+    monkeypatch.setattr(cpu_study, "native_bf16", lambda: True)  # the fake runs below train nothing
     result = tmp_path / "results" / "regime" / "pgd" / "seed0"
     result.mkdir(parents=True)
     (result / "metrics.json").write_text(json.dumps({"finished": True, "history": COMMITTED}))
@@ -170,3 +171,14 @@ def test_the_history_check_compares_what_the_committed_run_logged_and_the_worst_
     assert "val/acc_pgd10 0.3 committed, 0.31 retrained" in cpu_study.history_difference(committed, retrained)
     retrained["history"] = [{k: v for k, v in logged.items() if k != "val/acc_pgd10"}]
     assert "val/acc_pgd10 0.3 committed, None retrained" in cpu_study.history_difference(committed, retrained)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_study_refuses_to_emulate_bf16_for_days(native, monkeypatch):
+    monkeypatch.setattr(cpu_study, "native_bf16", lambda: native)
+    cpu_study.refuse_emulated_bf16(["trainer.precision=32-true"])  # fp32 is never refused
+    if native:
+        cpu_study.refuse_emulated_bf16(["defense.eta=0.001"])
+    else:
+        with pytest.raises(SystemExit, match="no bf16 hardware"):
+            cpu_study.refuse_emulated_bf16(["defense.eta=0.001"])
