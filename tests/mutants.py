@@ -1284,6 +1284,20 @@ MUTANTS = [
         "return max(reversed(candidates), key=lambda record: record[SELECTS_CHECKPOINT]) if candidates else None",
         ("tests/test_records.py",),
     ),
+    Mutant(
+        "bf16 on a CPU without bf16 hardware starts without a word (runs 9x slower than fp32)",
+        "src/ladlit/train.py",
+        'if precision.startswith("bf16") and on_cpu and not native_bf16():',
+        "if False:",
+        ("tests/test_speed.py::test_bf16_without_bf16_hardware_is_announced_before_training",),
+    ),
+    Mutant(
+        "the CPU study starts its bf16 plan on a CPU that emulates bf16",
+        "experiments/cpu_study.py",
+        'if native_bf16() or any(o.startswith("trainer.precision=")',
+        'if True or any(o.startswith("trainer.precision=")',
+        ("tests/experiments/test_cpu_study.py",),
+    ),
 ]
 
 IGNORED = shutil.ignore_patterns(

@@ -5,7 +5,7 @@ PreActResNet-18 at a tiny width, so that compiling stays cheap on the CPU.
 PreActResNet's 1x1 stride-2 projections get at least 8 input channels: inductor lays them out
 channels_last, and oneDNN's AVX2 1x1 backward-weights kernel writes past its workspace when a
 channels_last input has fewer channels than its 8-float block (uxlfoundation/oneDNN#6035):
-widths (4, 8, 8, 8) crashed the test process on an AVX2-only AMD EPYC (RESULTS 11.5). No config
+widths (4, 8, 8, 8) crashed the test process on an AVX2-only AMD EPYC (RESULTS 11.6). No config
 is that narrow (every model config starts at 16)."""
 
 from __future__ import annotations
