@@ -98,7 +98,4 @@ def native_bf16() -> bool:
     is emulated: measured 9x slower than fp32 on an AVX2-only AMD EPYC (experiments/RESULTS.md 8.4)."""
     import torch
 
-    cpu = torch.cpu
-    return any(
-        getattr(cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    )
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
