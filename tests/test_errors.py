@@ -17,7 +17,7 @@ from ladlit.train import build_run
 # lives in the constructor of the object the key configures; building the run is the check.
 BAD_VALUES = {
     "defense": [
-        ("defense.eps=1.5", "defense.eps must be in [0, 1]"),
+        ("defense.eps=1.5", "defense.eps must be in [0, 1] (pixel units: 8/255"),
         ("defense.alpha=-0.1", "defense.alpha must be in [0, 1]"),
         ("defense.steps=0", "defense.steps must be an integer >= 1"),
         ("defense=trades defense.beta=-1", "defense.beta must be >= 0"),
@@ -46,12 +46,19 @@ BAD_VALUES = {
         ("optimizer.lr=-1", "optimizer: Invalid learning rate"),
         ("optimizer.momentum=-0.5", "Invalid momentum"),
     ],
-    "scheduler": [("scheduler=piecewise scheduler.gamma=2", "scheduler.gamma must be in [0, 1]")],
+    "scheduler": [
+        ("scheduler=piecewise scheduler.gamma=2", "scheduler.gamma must be in [0, 1] (the LR factor"),
+        ("scheduler=piecewise scheduler.milestones=[0.5,2]", "scheduler.milestones must be in [0, 1] (fractions of"),
+    ],
     "trainer": [("trainer.max_epochs=0", "trainer.max_epochs must be"), ("trainer.precision=16-mixed", "needs a GPU")],
     "callbacks": [
         ("callbacks.label_leak.n_examples=0", "callbacks.label_leak.n_examples must be an integer >= 1"),
-        ("callbacks.catastrophic_overfitting.ratio=2", "callbacks.catastrophic_overfitting.ratio must be in [0, 1]"),
+        (
+            "callbacks.catastrophic_overfitting.ratio=2",
+            "callbacks.catastrophic_overfitting.ratio must be in [0, 1] (a fraction",
+        ),
         ("callbacks.ema.decay=1.5", "callbacks.ema.decay must be in [0, 1]"),
+        ("callbacks.label_leak.threshold=2", "callbacks.label_leak.threshold must be in [0, 1] (an excess share"),
     ],
 }
 

@@ -222,7 +222,7 @@ class CollapseRule:
     defeat the one step it trains on, not the threat model)."""
 
     def __init__(self, ratio: float = 1 / 3) -> None:
-        self.ratio = check_unit_interval("ratio", ratio)
+        self.ratio = check_unit_interval("ratio", ratio, "a fraction of the best PGD accuracy, e.g. 1/3")
         self.best_pgd, self.fgsm_at_best = -1.0, 0.0
 
     def update(self, pgd: float, fgsm: float) -> bool:
@@ -303,7 +303,8 @@ class LabelLeakGuard(pl.Callback):
 
     def __init__(self, n_examples: int = 256, threshold: float | None = None) -> None:
         self.n_examples = check_positive_int("n_examples", n_examples)
-        self.threshold = None if threshold is None else check_unit_interval("threshold", threshold)
+        hint = "an excess share of followed labels, e.g. 0.056; null: 3 standard errors"
+        self.threshold = None if threshold is None else check_unit_interval("threshold", threshold, hint)
         self.warned = False
         self._batch: tuple[Tensor, Tensor] | None = None
 

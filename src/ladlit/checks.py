@@ -11,9 +11,16 @@ from typing import Any
 from ladlit.errors import ConfigError
 
 
-def check_unit_interval(name: str, value: float, hint: str = "pixel units: 8/255 = 0.0314") -> float:
-    """`value` if it lies in [0, 1], else a ConfigError naming `name` (with `hint`: a usual value)."""
+def check_unit_interval(name: str, value: float, hint: str) -> float:
+    """`value` if it lies in [0, 1], else a ConfigError naming `name`, with `hint`: what the value
+    means and a usual one (required: a generic hint was wrong for every value but one kind)."""
     return _check(name, value, lambda v: 0.0 <= v <= 1.0, f"in [0, 1] ({hint})")
+
+
+def check_pixel_budget(name: str, value: float) -> float:
+    """An L-inf budget or step in [0, 1] pixel units (images are scaled to [0, 1] before the model
+    standardises them), refused with the usual value in those units."""
+    return check_unit_interval(name, value, "pixel units: 8/255 = 0.0314")
 
 
 def check_positive_int(name: str, value: int) -> int:

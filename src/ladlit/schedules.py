@@ -27,9 +27,9 @@ def piecewise(
 ) -> LRScheduler:
     """Multiply the LR by `gamma` at the given fractions of training (Madry et al. / Rice et al.);
     the milestones count from the end of the warm-up."""
-    check_unit_interval("gamma", gamma)
+    check_unit_interval("gamma", gamma, "the LR factor at each milestone, e.g. 0.1")
     for milestone in milestones:
-        check_unit_interval("milestones", milestone)
+        check_unit_interval("milestones", milestone, "fractions of training, e.g. [0.5, 0.75]")
     epochs = _after_warmup(max_epochs, warmup_epochs, warmup_start)
     main = MultiStepLR(optimizer, sorted({max(1, round(m * epochs)) for m in milestones}), gamma)
     return _with_warmup(optimizer, main, warmup_epochs, warmup_start)

@@ -8,14 +8,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ladlit.checks import check_unit_interval
+from ladlit.checks import check_pixel_budget
 
 
 class Attack(ABC):
     """An L-inf evaluation attack with budget `eps` in [0, 1] pixel units."""
 
     def __init__(self, eps: float = 8 / 255) -> None:
-        self.eps = check_unit_interval("eps", eps)
+        self.eps = check_pixel_budget("eps", eps)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """Adversarial examples for (x, y); the model's train/eval mode is left as it was."""

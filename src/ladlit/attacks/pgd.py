@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ladlit.attacks.base import Attack
 from ladlit.attacks.core import cross_entropy_sum, margin_sum, pgd_ascent, uniform_start
-from ladlit.checks import check_positive_int, check_unit_interval
+from ladlit.checks import check_pixel_budget, check_positive_int
 
 LOSSES = {"ce": cross_entropy_sum, "margin": margin_sum}
 
@@ -41,7 +41,7 @@ class PGD(Attack):
         super().__init__(eps)
         if loss not in LOSSES:
             raise ValueError(f"attack loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        self.alpha = check_unit_interval("alpha", eps / 4 if alpha is None else alpha)
+        self.alpha = check_pixel_budget("alpha", eps / 4 if alpha is None else alpha)
         self.steps = check_positive_int("steps", steps)
         self.restarts = check_positive_int("restarts", restarts)
         self.random_start, self.loss = random_start, loss

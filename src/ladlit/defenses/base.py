@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ladlit.attacks.core import Forward, GradientTap, Objective, pgd_ascent
-from ladlit.checks import check_positive_int, check_unit_interval
+from ladlit.checks import check_pixel_budget, check_positive_int
 from ladlit.defenses.awp import AWP
 
 
@@ -91,9 +91,9 @@ class InputAdversarial(Defense):
     def __init__(self, eps: float, alpha: float | None, steps: int, bn_mode: str, awp: AWP | None = None) -> None:
         if bn_mode not in ("train", "eval"):
             raise ValueError(f"defense.bn_mode must be 'train' or 'eval', got {bn_mode!r}")
-        self.eps = check_unit_interval("eps", eps)
+        self.eps = check_pixel_budget("eps", eps)
         self.steps = check_positive_int("steps", steps)
-        self.alpha = check_unit_interval("alpha", 2.5 * eps / steps if alpha is None else alpha)
+        self.alpha = check_pixel_budget("alpha", 2.5 * eps / steps if alpha is None else alpha)
         self.bn_mode = bn_mode
         self.awp = awp
 

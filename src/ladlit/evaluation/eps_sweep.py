@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ladlit.attacks import PGD
-from ladlit.checks import check_list, check_unit_interval
+from ladlit.checks import check_list, check_pixel_budget
 from ladlit.evaluation.accuracy import evaluate
 from ladlit.evaluation.extra import ExtraEvaluation, Subject
 from ladlit.records import WORST
@@ -19,7 +19,7 @@ class EpsSweep(ExtraEvaluation):
     name = "eps_sweep"
 
     def __init__(self, eps: Sequence[float] = ()) -> None:
-        self.eps = [check_unit_interval("eps", e) for e in check_list("eps", eps)]
+        self.eps = [check_pixel_budget("eps", e) for e in check_list("eps", eps)]
 
     def run(self, subject: Subject) -> dict[str, Any] | None:
         if not self.eps:
