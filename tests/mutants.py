@@ -1168,8 +1168,8 @@ MUTANTS = [
     Mutant(
         "evaluation PGD's default step eps/2",
         "src/ladlit/attacks/pgd.py",
-        'self.alpha = check_unit_interval("alpha", eps / 4 if alpha is None else alpha)',
-        'self.alpha = check_unit_interval("alpha", eps / 2 if alpha is None else alpha)',
+        'self.alpha = check_pixel_budget("alpha", eps / 4 if alpha is None else alpha)',
+        'self.alpha = check_pixel_budget("alpha", eps / 2 if alpha is None else alpha)',
         ("tests/test_formulas.py",),
     ),
     Mutant(
@@ -1297,6 +1297,27 @@ MUTANTS = [
         'if native_bf16() or any(o.startswith("trainer.precision=")',
         'if True or any(o.startswith("trainer.precision=")',
         ("tests/experiments/test_cpu_study.py",),
+    ),
+    Mutant(
+        "the depth plan evaluates without --retrain (a seed trained on another machine is skipped, the plan ends 'done')",
+        "experiments/cpu_study_depth_plan.sh",
+        "EVAL=(--eval best last --retrain)",
+        "EVAL=(--eval best last)",
+        ("tests/experiments/test_depth_plan.py",),
+    ),
+    Mutant(
+        "the depth plan takes test numbers from seed 0, which chose the start and eta",
+        "experiments/cpu_study_depth_plan.sh",
+        'study $D "$@" --seeds 2 3 "${EVAL[@]}"',
+        'study $D "$@" --seeds 0 2 "${EVAL[@]}"',
+        ("tests/experiments/test_depth_plan.py",),
+    ),
+    Mutant(
+        "a learning-rate factor out of range is explained in pixel units",
+        "src/ladlit/schedules.py",
+        'check_unit_interval("gamma", gamma, "the LR factor at each milestone, e.g. 0.1")',
+        'check_unit_interval("gamma", gamma, "pixel units: 8/255 = 0.0314")',
+        ("tests/test_errors.py",),
     ),
 ]
 

@@ -1,0 +1,100 @@
+"""The depth plan (experiments/cpu_study_depth_plan.sh) takes test numbers from the paired seeds
+1-3 only, each evaluated where it was trained or retrained, never from seed 0, which chose the start
+and eta on validation (RESULTS 10.4). Run with a stand-in for cpu_study.py that records each call."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections import defaultdict
+
+import pytest
+from helpers import REPO
+
+# Sourced by the plan in place of the virtualenv: `python experiments/cpu_study.py ...` is recorded
+# (one write per call: the two lanes append to one file), the choices are answered, `python -c` runs.
+FAKE_ACTIVATE = r"""
+python() {
+  if [ "$1" = -c ]; then command python3 "$@"; return; fi
+  shift
+  case "$1" in
+    --chosen-protocol) echo "" ;;
+    --chosen-eta) echo 0.001 ;;
+    *) printf '%s\n' "$(printf '%q ' "$@")" >> "$PLAN_LOG" ;;
+  esac
+}
+"""
+
+
+def option(args: list[str], name: str) -> list[str]:
+    """The values after `name` up to the next option ([] if it is absent)."""
+    if name not in args:
+        return []
+    rest = args[args.index(name) + 1 :]
+    return rest[: next((i for i, a in enumerate(rest) if a.startswith("--")), len(rest))]
+
+
+@pytest.fixture(scope="module")
+def calls(tmp_path_factory) -> list[list[str]]:
+    root = tmp_path_factory.mktemp("plan")
+    (root / "experiments").mkdir()
+    shutil.copy(REPO / "experiments" / "cpu_study_depth_plan.sh", root / "experiments")
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "activate").write_text(FAKE_ACTIVATE)
+    log = root / "calls.log"
+    done = subprocess.run(
+        ["bash", "experiments/cpu_study_depth_plan.sh"],
+        cwd=root,
+        env={**os.environ, "PLAN_LOG": str(log)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "PLAN DONE" in done.stdout, done.stderr[-2000:]
+    return [shlex.split(line) for line in log.read_text().splitlines()]
+
+
+def arm_and_depth(args: list[str]) -> tuple[str, str]:
+    model = next(a for a in args if a.startswith("model=resnet"))
+    eta = next((a for a in args if a.startswith("defense.eta=")), "")
+    return option(args, "--arm")[0] + eta.removeprefix("defense.eta="), model.removeprefix("model=")
+
+
+def test_every_evaluation_is_of_a_test_seed_and_may_retrain(calls):
+    evaluations = [c for c in calls if "--eval" in c]
+    assert evaluations
+    for c in evaluations:
+        assert "--retrain" in c, c  # a checkpoint gone with its machine is trained again, not skipped
+        assert option(c, "--seeds") and "0" not in option(c, "--seeds"), c  # no --seeds means seed 0
+
+
+def test_each_arm_at_each_depth_is_tested_on_seeds_1_to_3_and_seed_1_attacked_and_profiled(calls):
+    tested, attacked, profiled = defaultdict(set), defaultdict(set), defaultdict(set)
+    for c in calls:
+        if "--eval" not in c:
+            continue
+        key, seeds = arm_and_depth(c), set(option(c, "--seeds"))
+        if "autoattack" in option(c, "--attacks"):
+            attacked[key] |= seeds
+        elif "layer_profile=true" in option(c, "--eval-args"):
+            profiled[key] |= seeds
+        else:
+            assert option(c, "--eval") == ["best", "last"] and option(c, "--attacks") == [], c
+            tested[key] |= seeds
+    arms = {(arm, depth) for arm in ("pgd", "lad0.001") for depth in ("resnet20", "resnet56", "resnet110")}
+    assert set(tested) == set(attacked) == set(profiled) == arms
+    assert all(tested[k] == {"1", "2", "3"} and attacked[k] == profiled[k] == {"1"} for k in arms)
+
+
+def test_seed_1_is_attacked_and_profiled_right_after_its_training_in_its_lane(calls):
+    for key in {arm_and_depth(c) for c in calls if "--eval" in c}:
+        own = [c for c in calls if "--eval" in c and arm_and_depth(c) == key]
+        steps = [(option(c, "--seeds"), option(c, "--attacks"), option(c, "--eval-args")) for c in own]
+        assert steps == [
+            (["1"], [], []),
+            (["1"], ["autoattack"], []),
+            (["1"], [""], ["layer_profile=true"]),
+            (["2", "3"], [], []),
+        ], key
