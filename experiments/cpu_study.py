@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from ladlit.records import SELECTS_CHECKPOINT, best_epoch, has_evaluation, read_json
+from ladlit.records import SELECTS_CHECKPOINT, best_epoch, has_evaluation, read_json, write_json
 from ladlit.runs import cpu_kernels, native_bf16
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,6 +115,7 @@ def study_seed(
             continue
         if not ckpt.is_file():
             retrain_as_committed(train, run_dir, result_dir, log)
+        keep_committed_evaluations(result_dir / "checkpoints" / "metrics.json", ckpt.parent / "metrics.json")
         cmd = [
             sys.executable,
             "-m",
@@ -160,6 +161,17 @@ def retrain_as_committed(train: list[str], run_dir: Path, result_dir: Path, log:
             f"the retrained {run_dir} is not the committed run ({difference}): its checkpoints are another "
             f"model's, so evaluating them would mix two runs in {result_dir}; see {log}"
         )
+
+
+def keep_committed_evaluations(committed: Path, local: Path) -> None:
+    """Give the record beside a checkpoint the committed evaluations it lacks before evaluating it, so
+    that copying the record back adds the new evaluation and erases none. A run trained again on
+    another machine starts with an empty record; copied back as it was, it erased what was committed."""
+    old, new = read_json(committed) or {}, read_json(local) or {}
+    merged = {**old.get("evaluations", {}), **new.get("evaluations", {})}
+    if merged != new.get("evaluations", {}):
+        local.parent.mkdir(parents=True, exist_ok=True)
+        write_json(local, {**old, **new, "evaluations": merged})
 
 
 # History keys whose definition changed when the worst case came to need the clean prediction

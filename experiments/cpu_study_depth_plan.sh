@@ -31,7 +31,8 @@ PROFILE=(--eval best --attacks "" --n-examples 1000 --eval-args layer_profile=tr
 ( study $D --arm pgd model=resnet110
   study $D --arm pgd model=resnet110 "${PLAIN[@]}" ) & lane_2=$!
 wait $lane_1; wait $lane_2
-read -r -a P <<< "$(study --chosen-protocol cpu_study_depth)"   # () for the recipe
+PROTOCOL=$(study --chosen-protocol cpu_study_depth)   # a failure stops here (set -e), not in `read`
+read -r -a P <<< "$PROTOCOL"                          # () for the recipe
 
 # 1. LAD's eta at depth 20 and 56 on seed 0's validation (the grid), and at 56 the one alternative
 # the ODE view suggests: the per-block step scaled as 1/blocks from depth 20's choice (RESULTS 10).

@@ -1313,6 +1313,13 @@ MUTANTS = [
         ("tests/experiments/test_depth_plan.py",),
     ),
     Mutant(
+        "the study's evaluation of a run retrained elsewhere replaces the committed record (earlier evaluations erased)",
+        "experiments/cpu_study.py",
+        'keep_committed_evaluations(result_dir / "checkpoints" / "metrics.json", ckpt.parent / "metrics.json")',
+        "pass",
+        ("tests/experiments/test_cpu_study.py",),
+    ),
+    Mutant(
         "a learning-rate factor out of range is explained in pixel units",
         "src/ladlit/schedules.py",
         'check_unit_interval("gamma", gamma, "the LR factor at each milestone, e.g. 0.1")',

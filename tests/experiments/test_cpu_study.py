@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
-from ladlit.records import evaluation_key
+from ladlit.records import evaluation_key, read_json
 
 spec = importlib.util.spec_from_file_location("cpu_study", REPO / "experiments" / "cpu_study.py")
 cpu_study = importlib.util.module_from_spec(spec)
@@ -114,7 +114,8 @@ class FakeCommands:
         else:
             ckpt = Path(next(a for a in cmd if a.startswith("ckpt=")).split("=", 1)[1])
             entry = {"checkpoint": ckpt.name, "n_examples": 1000, "accuracy": {"clean": 0.5, "autoattack": 0.3}}
-            record = {"run": {}, "evaluations": {evaluation_key(ckpt.name, "autoattack", None, 1000): entry}}
+            record = read_json(ckpt.parent / "metrics.json") or {"run": {}, "evaluations": {}}  # ladlit.eval adds
+            record["evaluations"][evaluation_key(ckpt.name, "autoattack", None, 1000)] = entry
             (ckpt.parent / "metrics.json").write_text(json.dumps(record))
             (ckpt.parent / "metrics.md").write_text("")
 
@@ -149,6 +150,20 @@ def test_an_evaluation_without_its_checkpoint_is_skipped_unless_retraining_is_as
     assert cpu_study.evaluated(committed_run, "best", "autoattack", 1000)
     _evaluate(retrain=True)  # done: nothing runs again
     assert fake.calls == ["ladlit.train", "ladlit.eval"]
+
+
+def test_evaluating_a_retrained_run_keeps_the_committed_evaluations(committed_run, monkeypatch):
+    fake = FakeCommands(COMMITTED)
+    monkeypatch.setattr(cpu_study, "run", fake.run)
+    pgd = evaluation_key("best.ckpt", "pgd20+cw", None, 5000)
+    (committed_run / "checkpoints").mkdir()
+    (committed_run / "checkpoints" / "metrics.json").write_text(
+        json.dumps({"run": {}, "evaluations": {pgd: {"checkpoint": "best.ckpt", "n_examples": 5000}}})
+    )
+    _evaluate(retrain=True)  # this machine's record of the retrained run starts empty
+    assert fake.calls == ["ladlit.train", "ladlit.eval"]
+    assert cpu_study.evaluated(committed_run, "best", "autoattack", 1000)
+    assert cpu_study.evaluated(committed_run, "best", "pgd20,cw", 5000)
 
 
 def test_a_retrained_run_that_differs_from_the_committed_one_is_not_evaluated(committed_run, monkeypatch):

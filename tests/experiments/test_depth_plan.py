@@ -88,8 +88,10 @@ def test_each_arm_at_each_depth_is_tested_on_seeds_1_to_3_and_seed_1_attacked_an
     assert all(tested[k] == {"1", "2", "3"} and attacked[k] == profiled[k] == {"1"} for k in arms)
 
 
-def test_seed_1_is_attacked_and_profiled_right_after_its_training_in_its_lane(calls):
-    for key in {arm_and_depth(c) for c in calls if "--eval" in c}:
+def test_seed_1_is_attacked_and_profiled_after_its_evaluation_and_before_seeds_2_and_3_train(calls):
+    keys = {arm_and_depth(c) for c in calls if "--eval" in c}
+    assert len(keys) == 6  # PGD-AT and LAD at three depths
+    for key in keys:
         own = [c for c in calls if "--eval" in c and arm_and_depth(c) == key]
         steps = [(option(c, "--seeds"), option(c, "--attacks"), option(c, "--eval-args")) for c in own]
         assert steps == [
