@@ -1320,6 +1320,13 @@ MUTANTS = [
         ("tests/experiments/test_cpu_study.py",),
     ),
     Mutant(
+        "the eta-strength measurement gives PGD-AT and LAD different random starts (the excess is partly noise)",
+        "experiments/depth_eta_strength.py",
+        "            torch.manual_seed(i)\n",
+        "",
+        ("tests/experiments/test_depth_eta_strength.py",),
+    ),
+    Mutant(
         "a learning-rate factor out of range is explained in pixel units",
         "src/ladlit/schedules.py",
         'check_unit_interval("gamma", gamma, "the LR factor at each milestone, e.g. 0.1")',

@@ -1,0 +1,39 @@
+"""`experiments/depth_eta_strength.py` compares the layer-wise defense with PGD-AT on the same
+weights, batches and random starts: at eta 0 the two training losses are the same number, and a
+positive eta pushes the loss up, trained or as initialised."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+from helpers import REPO
+
+
+@pytest.fixture
+def strength(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "experiments"))  # for benchlib
+    spec = importlib.util.spec_from_file_location("depth_eta_strength", REPO / "experiments" / "depth_eta_strength.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_eta_zero_is_pgd_at_exactly_and_a_positive_eta_pushes_the_loss_up(quickstart_run, strength):
+    result = strength.measure(quickstart_run, (0.0, 0.003), n_examples=64, batch_size=32)
+    assert result["blocks"] == 3 and result["n_examples"] == 64
+    for weights in ("trained", "initial"):
+        assert result[weights]["lad eta=0.0"]["excess"] == 0.0  # the pairing: nothing differs but eta
+        assert result[weights]["lad eta=0.003"]["excess"] > 0.0
+
+
+def test_the_record_has_the_table_the_machine_and_the_command(quickstart_run, strength, tmp_path, monkeypatch):
+    out = tmp_path / "strength.json"
+    argv = [str(quickstart_run), str(quickstart_run), "--etas", "0.001", "--n-examples", "32", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", ["depth_eta_strength.py", *argv])
+    strength.main()
+    record = json.loads(out.read_text())
+    assert len(record["results"]) == 2 and "aten" in record["machine"] and "depth_eta_strength.py" in record["command"]
+    assert "| tiny | 3 | trained |" in record["table"] and "(1.0)" in record["table"]  # relative to the first net
