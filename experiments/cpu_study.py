@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ladlit.records import SELECTS_CHECKPOINT, best_epoch, has_evaluation, read_json, write_json
@@ -108,7 +109,7 @@ def study_seed(
         commit([result_dir], f"cpu_study: {regime} {arm} seed {seed} trained")
     for which in evals:
         ckpt = run_dir / "checkpoints" / f"{which}.ckpt"
-        if evaluated(result_dir, which, attacks, n_examples):
+        if evaluated(result_dir, which, attacks, n_examples, extra_eval):
             continue
         if not ckpt.is_file() and not retrain:
             print(f"skip eval of {ckpt}: not on this machine (--retrain trains it again)", file=sys.stderr)
@@ -196,11 +197,15 @@ def history_difference(committed: dict, retrained: dict) -> str:
     return ""
 
 
-def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int) -> bool:
+def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int, extra_eval: Sequence[str] = ()) -> bool:
     """Whether the committed evaluation record already holds this checkpoint's evaluation under
-    these attacks on this many examples."""
-    kind = "+".join(a for a in attacks.split(",") if a) or "clean"
-    return has_evaluation(read_json(result_dir / "checkpoints" / "metrics.json"), f"{which}.ckpt", kind, n_examples)
+    these attacks on this many examples, and each extra evaluation `extra_eval` switches on
+    (`layer_profile=true` records its own kind): an accuracy already measured does not stand for a
+    layer profile that was not."""
+    kinds = ["+".join(a for a in attacks.split(",") if a) or "clean"]
+    kinds += [key for key, _, value in (arg.partition("=") for arg in extra_eval) if value.lower() == "true"]
+    record = read_json(result_dir / "checkpoints" / "metrics.json")
+    return all(has_evaluation(record, f"{which}.ckpt", kind, n_examples) for kind in kinds)
 
 
 def validation_history(regime: str, arm: str, seed: int = 0) -> list[dict]:

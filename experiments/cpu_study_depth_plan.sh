@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 export OMP_NUM_THREADS=1
-study() { python experiments/cpu_study.py "$@"; }
+. experiments/plan_lib.sh
 D="--regime cpu_study_depth"
 GRID="0.0003 0.001 0.003"   # LAD's eta grid (normalize=rms) at every depth, fixed before any run
 PLAIN=(model.conv_init=pytorch model.zero_init_residual=false scheduler.warmup_epochs=0)
@@ -30,7 +30,7 @@ PROFILE=(--eval best --attacks "" --n-examples 1000 --eval-args layer_profile=tr
   study $D --arm pgd model=resnet56 "${NO_WARMUP[@]}" ) & lane_1=$!
 ( study $D --arm pgd model=resnet110
   study $D --arm pgd model=resnet110 "${PLAIN[@]}" ) & lane_2=$!
-wait $lane_1; wait $lane_2
+lanes $lane_1 $lane_2
 PROTOCOL=$(study --chosen-protocol cpu_study_depth)   # a failure stops here (set -e), not in `read`
 read -r -a P <<< "$PROTOCOL"                          # () for the recipe
 
@@ -46,7 +46,7 @@ off_grid() { [[ " $GRID " != *" $1 "* ]]; }
   alt=$(scaled "$(eta_at resnet20 $GRID)" 27)
   if off_grid "$alt"; then study $D --arm lad defense.eta=$alt model=resnet56 "${P[@]}"; fi ) & lane_1=$!
 ( for e in $GRID; do study $D --arm lad defense.eta=$e model=resnet56 "${P[@]}"; done ) & lane_2=$!
-wait $lane_1; wait $lane_2
+lanes $lane_1 $lane_2
 ETA20=$(eta_at resnet20 $GRID)
 ALT56=$(scaled "$ETA20" 27)
 ETA56=$(eta_at resnet56 $GRID $ALT56)
@@ -67,7 +67,7 @@ tested() {   # tested <arm and overrides>
   tested --arm pgd model=resnet56 "${P[@]}" ) & lane_1=$!
 ( tested --arm lad defense.eta=$ETA20 model=resnet20 "${P[@]}"
   tested --arm lad defense.eta=$ETA56 model=resnet56 "${P[@]}" ) & lane_2=$!
-wait $lane_1; wait $lane_2
+lanes $lane_1 $lane_2
 
 # 3. Depth 110, the same: eta grid and the scaled alternative on seed 0's validation, then the
 # paired test seeds.
@@ -76,9 +76,9 @@ ALT110=$(scaled "$ETA20" 54)
   study $D --arm lad defense.eta=$ALT110 model=resnet110 "${P[@]}" ) & lane_1=$!
 ( study $D --arm lad defense.eta=0.001 model=resnet110 "${P[@]}"
   study $D --arm lad defense.eta=0.003 model=resnet110 "${P[@]}" ) & lane_2=$!
-wait $lane_1; wait $lane_2
+lanes $lane_1 $lane_2
 ETA110=$(eta_at resnet110 $GRID $ALT110)
 tested --arm pgd model=resnet110 "${P[@]}" & lane_1=$!
 tested --arm lad defense.eta=$ETA110 model=resnet110 "${P[@]}" & lane_2=$!
-wait $lane_1; wait $lane_2
+lanes $lane_1 $lane_2
 echo "CPU STUDY (DEPTH) PLAN DONE"

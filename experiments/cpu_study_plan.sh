@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
-study() { python experiments/cpu_study.py "$@"; }
+. experiments/plan_lib.sh
 eta() { study --chosen-eta "$@"; }  # eta <regime> <defense> <the sweep's grid>: on seed 0's validation
 A="--regime cpu_study"
 B="--regime cpu_study_overfit"
@@ -40,7 +40,7 @@ lane lad_sm study $B --arm pgd --seeds 0 1 2 --eval best last &
 lane_1=$!
 lane lad &
 lane_2=$!
-wait $lane_1; wait $lane_2  # either lane failing stops the plan (set -e)
+lanes $lane_1 $lane_2
 unset OMP_NUM_THREADS
 arms_b=("pgd" "lad defense.eta=$(eta cpu_study_overfit lad $GRID_B)" "lad_sm defense.eta=$(eta cpu_study_overfit lad_sm $GRID_B)")
 for arm in "${arms_b[@]}"; do

@@ -1320,6 +1320,20 @@ MUTANTS = [
         ("tests/experiments/test_cpu_study.py",),
     ),
     Mutant(
+        "a study plan stops on a failed lane while the other lane still trains (a restart trains its run twice)",
+        "experiments/plan_lib.sh",
+        '  wait "$1" || failed=1\n  wait "$2" || failed=1\n',
+        '  wait "$1"\n  wait "$2"\n',
+        ("tests/experiments/test_depth_plan.py",),
+    ),
+    Mutant(
+        "the study takes an accuracy already measured for a layer profile never measured (the plan's profile step skipped)",
+        "experiments/cpu_study.py",
+        "        if evaluated(result_dir, which, attacks, n_examples, extra_eval):",
+        "        if evaluated(result_dir, which, attacks, n_examples):",
+        ("tests/experiments/test_cpu_study.py",),
+    ),
+    Mutant(
         "the eta-strength measurement gives PGD-AT and LAD different random starts (the excess is partly noise)",
         "experiments/depth_eta_strength.py",
         "            torch.manual_seed(i)\n",

@@ -166,6 +166,24 @@ def test_evaluating_a_retrained_run_keeps_the_committed_evaluations(committed_ru
     assert cpu_study.evaluated(committed_run, "best", "pgd20,cw", 5000)
 
 
+def test_an_accuracy_already_measured_does_not_stand_for_a_layer_profile_not_measured(committed_run, monkeypatch):
+    clean = evaluation_key("best.ckpt", "clean", None, 1000)
+    profile = evaluation_key("best.ckpt", "layer_profile", None, 1000)
+    (committed_run / "checkpoints").mkdir()
+    record = committed_run / "checkpoints" / "metrics.json"
+    record.write_text(json.dumps({"evaluations": {clean: {}}}))
+    assert cpu_study.evaluated(committed_run, "best", "", 1000)
+    assert not cpu_study.evaluated(committed_run, "best", "", 1000, ["layer_profile=true"])
+    record.write_text(json.dumps({"evaluations": {clean: {}, profile: {}}}))
+    assert cpu_study.evaluated(committed_run, "best", "", 1000, ["layer_profile=true", "batch_size=64"])
+    assert not cpu_study.evaluated(committed_run, "best", "", 5000, ["layer_profile=true"])
+    record.write_text(json.dumps({"evaluations": {clean: {}}}))
+    fake = FakeCommands(COMMITTED)
+    monkeypatch.setattr(cpu_study, "run", fake.run)
+    cpu_study.study_seed("regime", "pgd", "pgd", [], 0, ["best"], "", 1000, ["layer_profile=true"], True)
+    assert fake.calls == ["ladlit.train", "ladlit.eval"]  # the plan's profile step runs
+
+
 def test_a_retrained_run_that_differs_from_the_committed_one_is_not_evaluated(committed_run, monkeypatch):
     fake = FakeCommands([{"epoch": 0, "val/robust_acc": 0.21, "train_seconds": 100.0}])
     monkeypatch.setattr(cpu_study, "run", fake.run)

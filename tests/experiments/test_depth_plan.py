@@ -15,10 +15,13 @@ from helpers import REPO
 
 # Sourced by the plan in place of the virtualenv: `python experiments/cpu_study.py ...` is recorded
 # (one write per call: the two lanes append to one file), the choices are answered, `python -c` runs.
+# A call naming $FAIL_ON fails; one naming $SLOW_ON sleeps a second first.
 FAKE_ACTIVATE = r"""
 python() {
   if [ "$1" = -c ]; then command python3 "$@"; return; fi
   shift
+  if [[ -n "${SLOW_ON:-}" && " $* " == *" $SLOW_ON "* ]]; then sleep 1; fi
+  if [[ -n "${FAIL_ON:-}" && " $* " == *" $FAIL_ON "* ]]; then echo "failed: $*" >&2; return 1; fi
   case "$1" in
     --chosen-protocol) echo "" ;;
     --chosen-eta) echo 0.001 ;;
@@ -36,24 +39,42 @@ def option(args: list[str], name: str) -> list[str]:
     return rest[: next((i for i, a in enumerate(rest) if a.startswith("--")), len(rest))]
 
 
-@pytest.fixture(scope="module")
-def calls(tmp_path_factory) -> list[list[str]]:
-    root = tmp_path_factory.mktemp("plan")
+def run_plan(root, **env: str) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    """Run the plan in `root` with the stand-in; its exit and the calls recorded by then."""
     (root / "experiments").mkdir()
-    shutil.copy(REPO / "experiments" / "cpu_study_depth_plan.sh", root / "experiments")
+    for script in ("cpu_study_depth_plan.sh", "plan_lib.sh"):
+        shutil.copy(REPO / "experiments" / script, root / "experiments")
     (root / ".venv" / "bin").mkdir(parents=True)
     (root / ".venv" / "bin" / "activate").write_text(FAKE_ACTIVATE)
     log = root / "calls.log"
-    done = subprocess.run(
-        ["bash", "experiments/cpu_study_depth_plan.sh"],
-        cwd=root,
-        env={**os.environ, "PLAN_LOG": str(log)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0 and "PLAN DONE" in done.stdout, done.stderr[-2000:]
-    return [shlex.split(line) for line in log.read_text().splitlines()]
+    log.touch()
+    with open(root / "out.txt", "w") as out:  # not a pipe: the run returns when the plan exits
+        done = subprocess.run(
+            ["bash", "experiments/cpu_study_depth_plan.sh"],
+            cwd=root,
+            env={**os.environ, "PLAN_LOG": str(log), **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+        )
+    return done, [shlex.split(line) for line in log.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def calls(tmp_path_factory) -> list[list[str]]:
+    root = tmp_path_factory.mktemp("plan")
+    done, calls = run_plan(root)
+    assert done.returncode == 0 and "PLAN DONE" in (root / "out.txt").read_text(), calls
+    return calls
+
+
+def test_a_failed_lane_stops_the_plan_once_the_other_lane_has_finished(tmp_path):
+    done, calls = run_plan(tmp_path, FAIL_ON="model=resnet56", SLOW_ON="model=resnet110")
+    assert done.returncode != 0
+    assert "a lane failed" in (tmp_path / "out.txt").read_text()
+    # lane 2 ran its two phase-0 runs (the recipe, the plain start) to the end, and nothing after them started
+    assert [c[-1] for c in calls] == ["model=resnet110", "scheduler.warmup_epochs=0"]
 
 
 def arm_and_depth(args: list[str]) -> tuple[str, str]:
