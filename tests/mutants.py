@@ -1320,6 +1320,20 @@ MUTANTS = [
         ("tests/experiments/test_cpu_study.py",),
     ),
     Mutant(
+        "a failed start leaves the empty folder Hydra made for it (outputs/<name>/)",
+        "src/ladlit/resume.py",
+        "            parent.rmdir()\n",
+        "            pass\n",
+        ("tests/test_resume.py::test_a_failed_start_removes_the_parents_it_left_empty_up_to_the_working_directory",),
+    ),
+    Mutant(
+        "a failed start removes empty folders above the working directory",
+        "src/ladlit/resume.py",
+        "            if cwd not in parent.parents:\n",
+        "            if cwd not in parent.parents and parent != cwd:\n",
+        ("tests/test_resume.py::test_a_failed_start_removes_the_parents_it_left_empty_up_to_the_working_directory",),
+    ),
+    Mutant(
         "a study plan stops on a failed lane while the other lane still trains (a restart trains its run twice)",
         "experiments/plan_lib.sh",
         '  wait "$1" || failed=1\n  wait "$2" || failed=1\n',

@@ -87,6 +87,20 @@ def test_an_early_config_error_leaves_no_run_directory(tmp_path, monkeypatch):
     assert not run.exists()
 
 
+def test_a_failed_start_removes_the_parents_it_left_empty_up_to_the_working_directory(tmp_path, monkeypatch):
+    from ladlit.resume import discard_empty_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs" / "kept").mkdir(parents=True)
+    for name in ("quickstart", "cpu_study"):  # what Hydra makes at a start: outputs/<name>/<time>/
+        (tmp_path / "outputs" / name / "2026-12-05_22-51-00_000000" / ".hydra").mkdir(parents=True)
+    discard_empty_run_dir(Path("outputs/quickstart/2026-12-05_22-51-00_000000"))  # relative, as Hydra passes it
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["cpu_study", "kept"]
+    (tmp_path / "outputs" / "kept").rmdir()
+    discard_empty_run_dir(tmp_path / "outputs" / "cpu_study" / "2026-12-05_22-51-00_000000")
+    assert not (tmp_path / "outputs").exists() and tmp_path.is_dir()  # the working directory stays
+
+
 def test_resume_and_report_share_one_list_of_bookkeeping_keys():
     """What resuming may change is what the report pools over, up to a few keys each names: one
     list, so the two cannot drift apart again."""
