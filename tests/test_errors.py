@@ -49,6 +49,10 @@ BAD_VALUES = {
     "scheduler": [
         ("scheduler=piecewise scheduler.gamma=2", "scheduler.gamma must be in [0, 1] (the LR factor"),
         ("scheduler=piecewise scheduler.milestones=[0.5,2]", "scheduler.milestones must be in [0, 1] (fractions of"),
+        (
+            "scheduler.warmup_epochs=1 scheduler.warmup_start=0",
+            "scheduler.warmup_start must be in (0, 1] (the first warm-up epoch's LR as a fraction",
+        ),
     ],
     "trainer": [("trainer.max_epochs=0", "trainer.max_epochs must be"), ("trainer.precision=16-mixed", "needs a GPU")],
     "callbacks": [

@@ -45,7 +45,11 @@ def _after_warmup(max_epochs: int, warmup_epochs: int, warmup_start: float) -> i
     """The epochs the main schedule gets; refuses a warm-up that leaves none."""
     check_non_negative("warmup_epochs", warmup_epochs)
     if warmup_epochs and not 0 < warmup_start <= 1:
-        raise ConfigError(f"warmup_start must be in (0, 1], got {warmup_start}", key="warmup_start")
+        raise ConfigError(
+            f"warmup_start must be in (0, 1] (the first warm-up epoch's LR as a fraction of the LR, usually 0.1), "
+            f"got {warmup_start}",
+            key="warmup_start",
+        )
     if warmup_epochs and warmup_epochs >= max_epochs:
         raise ConfigError(
             f"warmup_epochs={warmup_epochs} leaves no epoch of the schedule (trainer.max_epochs={max_epochs})",
