@@ -3,9 +3,12 @@ configs from conf/, tiny models, the shared data folder. Fixtures live in confte
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import sys
 import tarfile
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -19,6 +22,17 @@ from ladlit.records import EvaluationRecord, RunRecord, evaluation_key, write_js
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def experiment_script(name: str) -> ModuleType:
+    """experiments/<name>.py as a module. The scripts are not a package: they import their
+    neighbours (benchlib, cpu_study) by name, so the folder goes on sys.path."""
+    if str(REPO / "experiments") not in sys.path:
+        sys.path.insert(0, str(REPO / "experiments"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_net(seed: int = 0, channels: int = 3, num_classes: int = 10) -> CifarResNet:

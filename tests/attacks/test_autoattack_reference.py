@@ -3,11 +3,9 @@ PyPI's `pyautoattack`, the `compare` extra) breaks, on a trained quickstart mode
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
-from helpers import REPO, quickstart_config
+from helpers import experiment_script, quickstart_config
 
 from ladlit.train import train
 
@@ -15,17 +13,10 @@ pytestmark = pytest.mark.numerics  # floats of two computations compared: see `m
 
 pytest.importorskip("pyautoattack", reason="the reference AutoAttack is not installed: pip install -e '.[compare]'")
 
-spec = importlib.util.spec_from_file_location("bench_autoattack", REPO / "experiments" / "bench_autoattack.py")
-
 
 @pytest.fixture(scope="module")
 def bench():
-    import sys
-
-    sys.path.insert(0, str(REPO / "experiments"))  # for benchlib
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return experiment_script("bench_autoattack")
 
 
 @pytest.mark.timeout(600)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-from helpers import REPO, quickstart_config
+from helpers import experiment_script, quickstart_config
 
 from ladlit.train import train
 
-spec = importlib.util.spec_from_file_location("label_leak", REPO / "experiments" / "label_leak.py")
-label_leak = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(label_leak)
+label_leak = experiment_script("label_leak")
 
 
 def test_the_probe_reads_a_layerwise_checkpoint_and_counts_each_prediction_once(tmp_path):

@@ -4,13 +4,12 @@ machine and the command."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
 import pytest
 import torch
-from helpers import REPO
+from helpers import experiment_script
 
 pytest.importorskip("pyautoattack", reason="the reference AutoAttack is not installed: pip install -e '.[compare]'")
 
@@ -18,12 +17,8 @@ COMPONENTS = {"apgd-ce", "apgd-t", "fab-t", "square"}
 
 
 @pytest.fixture
-def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "experiments"))  # for benchlib
-    spec = importlib.util.spec_from_file_location("bench_autoattack", REPO / "experiments" / "bench_autoattack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench():
+    return experiment_script("bench_autoattack")
 
 
 @pytest.mark.timeout(300)

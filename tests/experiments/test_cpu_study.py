@@ -3,18 +3,15 @@ it evaluates a committed run on another machine only by retraining the same mode
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import experiment_script
 
 from ladlit.records import evaluation_key, read_json
 
-spec = importlib.util.spec_from_file_location("cpu_study", REPO / "experiments" / "cpu_study.py")
-cpu_study = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cpu_study)
+cpu_study = experiment_script("cpu_study")
 
 
 def write_run(root, arm, seed, robust, clean=0.3, test_robust=0.0):

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import experiment_script
 
 from ladlit.reporting.aggregate import Run
 
-spec = importlib.util.spec_from_file_location("cpu_study_figures", REPO / "experiments" / "cpu_study_figures.py")
-figures = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(figures)
+figures = experiment_script("cpu_study_figures")
 
 
 def run(method: str, seed: int, eta: float | None = None, normalize: str = "rms", **extra) -> Run:

@@ -4,21 +4,16 @@ positive eta pushes the loss up, trained or as initialised."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
 import pytest
-from helpers import REPO
+from helpers import experiment_script
 
 
 @pytest.fixture
-def strength(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "experiments"))  # for benchlib
-    spec = importlib.util.spec_from_file_location("depth_eta_strength", REPO / "experiments" / "depth_eta_strength.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def strength():
+    return experiment_script("depth_eta_strength")
 
 
 def test_eta_zero_is_pgd_at_exactly_and_a_positive_eta_pushes_the_loss_up(quickstart_run, strength):

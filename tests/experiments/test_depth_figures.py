@@ -3,16 +3,13 @@ differenced seed by seed against PGD-AT of the same depth and start."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-from helpers import REPO
+from helpers import experiment_script
 
 from ladlit.reporting.aggregate import Run
 
-spec = importlib.util.spec_from_file_location("depth_figures", REPO / "experiments" / "depth_figures.py")
-figures = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(figures)
+figures = experiment_script("depth_figures")
 
 RECIPE = {"model.conv_init": "he", "model.zero_init_residual": True, "scheduler.warmup_epochs": 5}
 

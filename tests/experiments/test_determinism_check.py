@@ -3,10 +3,8 @@ full run's schedule, and tells its history apart from another run's."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
-from helpers import REPO, quickstart_config
+from helpers import experiment_script, quickstart_config
 
 from ladlit.train import train
 
@@ -15,13 +13,7 @@ OVERRIDES = ["experiment=quickstart", "logger=csv", "train_attack_steps=1", "tra
 
 @pytest.fixture(scope="module")
 def check():
-    import sys
-
-    sys.path.insert(0, str(REPO / "experiments"))  # for benchlib and cpu_study
-    spec = importlib.util.spec_from_file_location("determinism_check", REPO / "experiments" / "determinism_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return experiment_script("determinism_check")
 
 
 @pytest.fixture(scope="module")

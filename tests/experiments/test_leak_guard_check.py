@@ -3,11 +3,10 @@ quickstart table and the guard's tally are counted from."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
-from helpers import REPO
+from helpers import experiment_script
 
 
 def test_the_json_holds_each_runs_history(tmp_path, monkeypatch):
@@ -20,10 +19,7 @@ def test_the_json_holds_each_runs_history(tmp_path, monkeypatch):
         run.mkdir()
         (run / "metrics.json").write_text(json.dumps({"history": history}))
     out = tmp_path / "results" / "quickstart.json"
-    monkeypatch.syspath_prepend(str(REPO / "experiments"))  # for benchlib
-    spec = importlib.util.spec_from_file_location("leak_guard_check", REPO / "experiments" / "leak_guard_check.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = experiment_script("leak_guard_check")
     argv = ["leak_guard_check.py", "--etas", "0.001", "0.3", "--out", str(tmp_path), "--json", str(out)]
     monkeypatch.setattr(sys, "argv", argv)
     script.main()
