@@ -43,7 +43,8 @@ scaled() { python -c "print(f'{$1 * 9 / $2:.2g}')"; }   # scaled <eta at 9 block
 off_grid() { [[ " $GRID " != *" $1 "* ]]; }
 ( for e in $GRID; do study $D --arm lad defense.eta=$e model=resnet20 "${P[@]}"; done
   study $D --arm pgd model=resnet20 "${P[@]}"
-  alt=$(scaled "$(eta_at resnet20 $GRID)" 27)
+  eta20=$(eta_at resnet20 $GRID)   # on its own line: set -e ignores a failed $(...) nested in another
+  alt=$(scaled "$eta20" 27)
   if off_grid "$alt"; then study $D --arm lad defense.eta=$alt model=resnet56 "${P[@]}"; fi ) & lane_1=$!
 ( for e in $GRID; do study $D --arm lad defense.eta=$e model=resnet56 "${P[@]}"; done ) & lane_2=$!
 lanes $lane_1 $lane_2

@@ -23,7 +23,8 @@ GRID_D="0.0003 0.001"  # ResNet-56's grid, likewise
 study $C --arm pgd & lane_1=$!
 study $C --arm pgd scheduler=piecewise & lane_2=$!
 lanes $lane_1 $lane_2
-read -r -a S <<< "$(study --chosen-schedule cpu_study_full)"   # () for cosine, (scheduler=piecewise)
+SCHEDULE=$(study --chosen-schedule cpu_study_full)   # a failure stops here (set -e), not in `read`
+read -r -a S <<< "$SCHEDULE"                        # () for cosine, (scheduler=piecewise)
 eta_c() { study --chosen-eta cpu_study_full "$1" $GRID_C -- "${S[@]}"; }
 
 # 2. LAD's eta on seed 0's validation, one grid point per lane.

@@ -19,8 +19,11 @@ GRID_B="0.0003 0.001"
 # Regime A: PGD-AT seeds, the eta sweep (validation), the chosen etas over 3 seeds (test).
 study $A --arm pgd --seeds 0 1 2 --eval best
 for e in $GRID_A; do study $A --arm lad defense.eta=$e; study $A --arm lad_sm defense.eta=$e; done
-for m in lad lad_sm; do study $A --arm $m defense.eta=$(eta cpu_study $m $GRID_A) --seeds 0 1 2 --eval best; done
-arms_a=("pgd" "lad defense.eta=$(eta cpu_study lad $GRID_A)" "lad_sm defense.eta=$(eta cpu_study lad_sm $GRID_A)")
+# Each choice is assigned on its own line: set -e ignores a failed $(...) inside a command's arguments.
+LAD_A=$(eta cpu_study lad $GRID_A)
+LAD_SM_A=$(eta cpu_study lad_sm $GRID_A)
+arms_a=("pgd" "lad defense.eta=$LAD_A" "lad_sm defense.eta=$LAD_SM_A")
+for arm in "${arms_a[@]:1}"; do study $A --arm $arm --seeds 0 1 2 --eval best; done
 for arm in "${arms_a[@]}"; do
   study $A --arm $arm --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
 done
@@ -33,7 +36,9 @@ lane() {  # lane <scheme> [command to run first]: the scheme's eta sweep, then i
   local m=$1; shift
   "$@"
   for e in $GRID_B; do study $B --arm $m defense.eta=$e; done
-  study $B --arm $m defense.eta=$(eta cpu_study_overfit $m $GRID_B) --seeds 0 1 2 --eval best last
+  local chosen
+  chosen=$(eta cpu_study_overfit $m $GRID_B)
+  study $B --arm $m defense.eta=$chosen --seeds 0 1 2 --eval best last
 }
 export OMP_NUM_THREADS=1
 lane lad_sm study $B --arm pgd --seeds 0 1 2 --eval best last &
@@ -42,7 +47,9 @@ lane lad &
 lane_2=$!
 lanes $lane_1 $lane_2
 unset OMP_NUM_THREADS
-arms_b=("pgd" "lad defense.eta=$(eta cpu_study_overfit lad $GRID_B)" "lad_sm defense.eta=$(eta cpu_study_overfit lad_sm $GRID_B)")
+LAD_B=$(eta cpu_study_overfit lad $GRID_B)
+LAD_SM_B=$(eta cpu_study_overfit lad_sm $GRID_B)
+arms_b=("pgd" "lad defense.eta=$LAD_B" "lad_sm defense.eta=$LAD_SM_B")
 for arm in "${arms_b[@]}"; do
   study $B --arm $arm --seeds 0 1 2 --eval best --attacks "" --n-examples 1000 --eval-args layer_profile=true
   study $B --arm $arm --eval best last --attacks autoattack --n-examples 1000

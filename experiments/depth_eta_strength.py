@@ -58,7 +58,7 @@ def strength(net: nn.Module, defenses: dict[str, Defense], batches: list) -> dic
 
 
 def measure(run: Path, etas: tuple[float, ...], n_examples: int, batch_size: int) -> dict:
-    loaded = load_model(compose_config("eval", [f"ckpt={run}"]))
+    loaded = load_model(compose_config("eval", [f"ckpt={run / 'checkpoints' / 'last.ckpt'}"]))  # not best.ckpt
     experiment = loaded.run_config["choices"]["experiment"]
     defenses = {"pgd": defense(experiment, ["defense=pgd"])}
     defenses |= {f"lad eta={e}": defense(experiment, ["defense=lad", f"defense.eta={e}"]) for e in etas}
@@ -74,12 +74,17 @@ def measure(run: Path, etas: tuple[float, ...], n_examples: int, batch_size: int
         "checkpoint": loaded.identity,
         "model": loaded.run_config["choices"]["model"],
         "blocks": len(find_residual_blocks(loaded.net)),
-        "trained_epochs": loaded.run_config["trainer"]["max_epochs"],
+        "trained_epochs": loaded.identity["epoch"] + 1,
         "n_examples": len(y),
         "trained": strength(loaded.net, defenses, batches),
         "initial": strength(initial, defenses, batches),
     }
     return result | {"seconds": time.time() - start}
+
+
+def ratio(measured: dict, base: dict) -> str:
+    """The excess relative to the base's, "-" where the base's is 0 (eta 0: PGD-AT itself)."""
+    return f"{measured['excess'] / base['excess']:.1f}" if base["excess"] else "-"
 
 
 def table(results: list[dict]) -> str:
@@ -93,9 +98,7 @@ def table(results: list[dict]) -> str:
     for weights in ("initial", "trained"):
         base = results[0][weights]
         for r in results:
-            cells = [
-                f"{r[weights][k]['excess']:+.4f} ({r[weights][k]['excess'] / base[k]['excess']:.1f})" for k in etas
-            ]
+            cells = [f"{r[weights][k]['excess']:+.4f} ({ratio(r[weights][k], base[k])})" for k in etas]
             lines.append(
                 f"| {r['model']} | {r['blocks']} | {weights} | {r[weights]['pgd']['loss']:.4f} | "
                 + " | ".join(cells)

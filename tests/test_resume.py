@@ -87,18 +87,34 @@ def test_an_early_config_error_leaves_no_run_directory(tmp_path, monkeypatch):
     assert not run.exists()
 
 
-def test_a_failed_start_removes_the_parents_it_left_empty_up_to_the_working_directory(tmp_path, monkeypatch):
+def test_a_failed_start_removes_the_folder_hydra_made_for_it_and_nothing_above(tmp_path, monkeypatch):
     from ladlit.resume import discard_empty_run_dir
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "outputs" / "kept").mkdir(parents=True)
-    for name in ("quickstart", "cpu_study"):  # what Hydra makes at a start: outputs/<name>/<time>/
+    for name in ("quickstart", "cpu_study", "kept"):  # what Hydra makes at a start: outputs/<name>/<time>/
         (tmp_path / "outputs" / name / "2026-12-05_22-51-00_000000" / ".hydra").mkdir(parents=True)
-    discard_empty_run_dir(Path("outputs/quickstart/2026-12-05_22-51-00_000000"))  # relative, as Hydra passes it
+    (tmp_path / "outputs" / "kept" / "notes.txt").write_text("mine")
+    discard_empty_run_dir(Path("outputs/quickstart/2026-12-05_22-51-00_000000"))
+    discard_empty_run_dir(tmp_path / "outputs" / "kept" / "2026-12-05_22-51-00_000000")
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["cpu_study", "kept"]
+    (tmp_path / "outputs" / "kept" / "notes.txt").unlink()
     (tmp_path / "outputs" / "kept").rmdir()
     discard_empty_run_dir(tmp_path / "outputs" / "cpu_study" / "2026-12-05_22-51-00_000000")
-    assert not (tmp_path / "outputs").exists() and tmp_path.is_dir()  # the working directory stays
+    assert (tmp_path / "outputs").is_dir() and not any((tmp_path / "outputs").iterdir())  # outputs/ itself stays
+
+
+def test_a_failed_start_does_not_follow_a_linked_outputs_folder_nor_remove_the_working_directory(tmp_path, monkeypatch):
+    from ladlit.resume import discard_empty_run_dir
+
+    (tmp_path / "data" / "runs" / "quickstart" / "t0").mkdir(parents=True)
+    (tmp_path / "outputs").symlink_to(tmp_path / "data" / "runs")  # outputs/ kept on another disk, say
+    monkeypatch.chdir(tmp_path)
+    discard_empty_run_dir(Path("outputs/quickstart/t0"))
+    assert (tmp_path / "outputs").is_symlink() and (tmp_path / "data" / "runs").is_dir()
+    (tmp_path / "work" / "t0").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    discard_empty_run_dir(Path("t0"))  # hydra.run.dir=t0: the run's parent is the working directory
+    assert (tmp_path / "work").is_dir()
 
 
 def test_resume_and_report_share_one_list_of_bookkeeping_keys():

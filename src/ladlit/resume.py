@@ -102,8 +102,8 @@ START_LEFTOVERS = ("train.log", ".hydra", TRAIN_LOCK, TRAIN_OWNER, "csv", "tenso
 
 def discard_empty_run_dir(out_dir: Path) -> None:
     """Remove what a failed start left in `out_dir`, and the directory if nothing else is in it,
-    with its parents up to the working directory that are left empty (Hydra made them for it:
-    `outputs/<name>/`). A run with results (a checkpoint or metrics) is never touched, nor any file
+    with its parent if that is left empty (Hydra made it for the run: `outputs/<name>/`; never the
+    working directory or a folder outside it, never through a link). A run with results (a checkpoint or metrics) is never touched, nor any file
     a start does not write: a directory the user had filled keeps its files."""
     if not out_dir.is_dir() or any(out_dir.rglob("*.ckpt")) or any(out_dir.rglob("metrics*.json")):
         return
@@ -113,10 +113,8 @@ def discard_empty_run_dir(out_dir: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         elif leftover.exists():
             leftover.unlink()
-    cwd = Path.cwd()
-    with contextlib.suppress(OSError):  # rmdir removes only an empty directory: the first full one stops
+    with contextlib.suppress(OSError):  # rmdir removes only an empty directory
         out_dir.rmdir()
-        for parent in out_dir.resolve().parents:
-            if cwd not in parent.parents:
-                break
+        parent = out_dir.absolute().parent  # not resolved: a linked outputs/ is not followed
+        if Path.cwd() in parent.parents:
             parent.rmdir()

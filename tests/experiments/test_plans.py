@@ -1,6 +1,7 @@
-"""The depth plan (experiments/cpu_study_depth_plan.sh) takes test numbers from the paired seeds
-1-3 only, each evaluated where it was trained or retrained, never from seed 0, which chose the start
-and eta on validation (RESULTS 10.4). Run with a stand-in for cpu_study.py that records each call."""
+"""The study plans (experiments/cpu_study*_plan.sh), run with a stand-in for cpu_study.py that
+records each call. The depth plan takes test numbers from the paired seeds 1-3 only, each evaluated
+where it was trained or retrained, never from seed 0, which chose the start and eta on validation
+(RESULTS 10.4); a failed lane or choice stops a plan before anything runs on a wrong premise."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ python() {
   if [[ -n "${SLOW_ON:-}" && " $* " == *" $SLOW_ON "* ]]; then sleep 1; fi
   if [[ -n "${FAIL_ON:-}" && " $* " == *" $FAIL_ON "* ]]; then echo "failed: $*" >&2; return 1; fi
   case "$1" in
-    --chosen-protocol) echo "" ;;
+    --chosen-protocol|--chosen-schedule) echo "" ;;
     --chosen-eta) echo 0.001 ;;
     *) printf '%s\n' "$(printf '%q ' "$@")" >> "$PLAN_LOG" ;;
   esac
@@ -39,10 +40,12 @@ def option(args: list[str], name: str) -> list[str]:
     return rest[: next((i for i, a in enumerate(rest) if a.startswith("--")), len(rest))]
 
 
-def run_plan(root, **env: str) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
-    """Run the plan in `root` with the stand-in; its exit and the calls recorded by then."""
+def run_plan(
+    root, plan: str = "cpu_study_depth_plan.sh", **env: str
+) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    """Run `plan` in `root` with the stand-in; its exit and the calls recorded by then."""
     (root / "experiments").mkdir()
-    for script in ("cpu_study_depth_plan.sh", "plan_lib.sh"):
+    for script in (plan, "plan_lib.sh"):
         shutil.copy(REPO / "experiments" / script, root / "experiments")
     (root / ".venv" / "bin").mkdir(parents=True)
     (root / ".venv" / "bin" / "activate").write_text(FAKE_ACTIVATE)
@@ -50,7 +53,7 @@ def run_plan(root, **env: str) -> tuple[subprocess.CompletedProcess, list[list[s
     log.touch()
     with open(root / "out.txt", "w") as out:  # not a pipe: the run returns when the plan exits
         done = subprocess.run(
-            ["bash", "experiments/cpu_study_depth_plan.sh"],
+            ["bash", f"experiments/{plan}"],
             cwd=root,
             env={**os.environ, "PLAN_LOG": str(log), **env},
             stdout=out,
@@ -75,6 +78,18 @@ def test_a_failed_lane_stops_the_plan_once_the_other_lane_has_finished(tmp_path)
     assert "a lane failed" in (tmp_path / "out.txt").read_text()
     # lane 2 ran its two phase-0 runs (the recipe, the plain start) to the end, and nothing after them started
     assert [c[-1] for c in calls] == ["model=resnet110", "scheduler.warmup_epochs=0"]
+
+
+def test_a_failed_schedule_choice_stops_the_full_data_plan_before_any_run_under_a_schedule_not_chosen(tmp_path):
+    done, calls = run_plan(tmp_path, "cpu_study_full_plan.sh", FAIL_ON="--chosen-schedule")
+    assert done.returncode != 0
+    assert sorted(c[-1] for c in calls) == ["pgd", "scheduler=piecewise"]  # phase 1's two runs, and nothing after
+
+
+def test_a_failed_eta_choice_stops_the_first_plan_before_any_run_without_an_eta(tmp_path):
+    done, calls = run_plan(tmp_path, "cpu_study_plan.sh", FAIL_ON="--chosen-eta")
+    assert done.returncode != 0
+    assert calls and not [c for c in calls if "defense.eta=" in c]  # the sweep ran; no run with an empty eta
 
 
 def arm_and_depth(args: list[str]) -> tuple[str, str]:
