@@ -197,13 +197,29 @@ def history_difference(committed: dict, retrained: dict) -> str:
     return ""
 
 
+# The ladlit.eval overrides --eval-args takes: switches of extra evaluations, each recorded under its
+# own kind. Others (eps=, layer_profile_sizes=, ...) would change what is measured without changing
+# the record's key, so a different measurement would pass for one already committed.
+EXTRA_EVALUATIONS = ("layer_profile=true", "label_leak=true")
+
+
+def check_eval_args(extra_eval: Sequence[str]) -> None:
+    """Stop with a message on an --eval-args override the study cannot tell apart in its records."""
+    if unknown := [arg for arg in extra_eval if arg not in EXTRA_EVALUATIONS]:
+        sys.exit(
+            f"--eval-args takes {' and '.join(EXTRA_EVALUATIONS)} only, got {' '.join(unknown)}: other overrides "
+            "change what is measured but not the record's key; run python -m ladlit.eval directly for them"
+        )
+
+
 def evaluated(result_dir: Path, which: str, attacks: str, n_examples: int, extra_eval: Sequence[str] = ()) -> bool:
     """Whether the committed evaluation record already holds this checkpoint's evaluation under
     these attacks on this many examples, and each extra evaluation `extra_eval` switches on
     (`layer_profile=true` records its own kind): an accuracy already measured does not stand for a
     layer profile that was not."""
+    check_eval_args(extra_eval)
     kinds = ["+".join(a for a in attacks.split(",") if a) or "clean"]
-    kinds += [key for key, _, value in (arg.partition("=") for arg in extra_eval) if value.lower() == "true"]
+    kinds += [arg.removesuffix("=true") for arg in extra_eval]
     record = read_json(result_dir / "checkpoints" / "metrics.json")
     return all(has_evaluation(record, f"{which}.ckpt", kind, n_examples) for kind in kinds)
 
@@ -294,7 +310,7 @@ def main() -> None:
     parser.add_argument("--attacks", default="pgd20,cw", help="attack configs for the evaluation")
     parser.add_argument("--n-examples", type=int, default=5000)
     parser.add_argument(
-        "--eval-args", nargs="*", default=[], help="extra ladlit.eval overrides, e.g. layer_profile=true"
+        "--eval-args", nargs="*", default=[], help="extra evaluations: layer_profile=true, label_leak=true"
     )
     parser.add_argument(
         "--retrain",
@@ -314,6 +330,7 @@ def main() -> None:
         print(chosen_protocol(sys.argv[2]))
         return
     args = parser.parse_args()
+    check_eval_args(args.eval_args)  # before any training
     arm = arm_name(args.arm, args.overrides)
     for seed in args.seeds:
         study_seed(

@@ -172,7 +172,9 @@ def test_an_accuracy_already_measured_does_not_stand_for_a_layer_profile_not_mea
     assert cpu_study.evaluated(committed_run, "best", "", 1000)
     assert not cpu_study.evaluated(committed_run, "best", "", 1000, ["layer_profile=true"])
     record.write_text(json.dumps({"evaluations": {clean: {}, profile: {}}}))
-    assert cpu_study.evaluated(committed_run, "best", "", 1000, ["layer_profile=true", "batch_size=64"])
+    assert cpu_study.evaluated(committed_run, "best", "", 1000, ["layer_profile=true"])
+    with pytest.raises(SystemExit, match="--eval-args takes layer_profile=true and label_leak=true only, got eps=0.1"):
+        cpu_study.evaluated(committed_run, "best", "", 1000, ["layer_profile=true", "eps=0.1"])
     assert not cpu_study.evaluated(committed_run, "best", "", 5000, ["layer_profile=true"])
     record.write_text(json.dumps({"evaluations": {clean: {}}}))
     fake = FakeCommands(COMMITTED)
