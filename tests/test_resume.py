@@ -11,6 +11,7 @@ import torch
 from helpers import quickstart_config, run_cli
 
 from ladlit.errors import ConfigError
+from ladlit.resume import discard_empty_run_dir
 from ladlit.train import train
 
 SHORT = [
@@ -88,8 +89,6 @@ def test_an_early_config_error_leaves_no_run_directory(tmp_path, monkeypatch):
 
 
 def test_a_failed_start_removes_the_folder_hydra_made_for_it_and_nothing_above(tmp_path, monkeypatch):
-    from ladlit.resume import discard_empty_run_dir
-
     monkeypatch.chdir(tmp_path)
     for name in ("quickstart", "cpu_study", "kept"):  # what Hydra makes at a start: outputs/<name>/<time>/
         (tmp_path / "outputs" / name / "2026-12-05_22-51-00_000000" / ".hydra").mkdir(parents=True)
@@ -104,8 +103,6 @@ def test_a_failed_start_removes_the_folder_hydra_made_for_it_and_nothing_above(t
 
 
 def test_a_failed_start_does_not_follow_a_linked_outputs_folder_nor_remove_the_working_directory(tmp_path, monkeypatch):
-    from ladlit.resume import discard_empty_run_dir
-
     (tmp_path / "data" / "runs" / "quickstart" / "t0").mkdir(parents=True)
     (tmp_path / "outputs").symlink_to(tmp_path / "data" / "runs")  # outputs/ kept on another disk, say
     monkeypatch.chdir(tmp_path)

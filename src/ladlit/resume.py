@@ -102,9 +102,9 @@ START_LEFTOVERS = ("train.log", ".hydra", TRAIN_LOCK, TRAIN_OWNER, "csv", "tenso
 
 def discard_empty_run_dir(out_dir: Path) -> None:
     """Remove what a failed start left in `out_dir`, and the directory if nothing else is in it,
-    with its parent if that is left empty (Hydra made it for the run: `outputs/<name>/`; never the
-    working directory or a folder outside it, never through a link). A run with results (a checkpoint or metrics) is never touched, nor any file
-    a start does not write: a directory the user had filled keeps its files."""
+    then its parent if that is left empty (the `outputs/<name>/` Hydra made for it), unless the
+    parent is the working directory or outside it. A run with results (a checkpoint or metrics) is
+    never touched, nor any file a start does not write: a directory the user had filled keeps its files."""
     if not out_dir.is_dir() or any(out_dir.rglob("*.ckpt")) or any(out_dir.rglob("metrics*.json")):
         return
     for name in START_LEFTOVERS:
@@ -115,6 +115,6 @@ def discard_empty_run_dir(out_dir: Path) -> None:
             leftover.unlink()
     with contextlib.suppress(OSError):  # rmdir removes only an empty directory
         out_dir.rmdir()
-        parent = out_dir.absolute().parent  # not resolved: a linked outputs/ is not followed
+        parent = out_dir.absolute().parent  # the path as named: a linked outputs/ stays, its target too
         if Path.cwd() in parent.parents:
             parent.rmdir()
