@@ -1369,6 +1369,13 @@ MUTANTS = [
         'check_unit_interval("gamma", gamma, "pixel units: 8/255 = 0.0314")',
         ("tests/test_errors.py",),
     ),
+    Mutant(
+        "the depth figure pairs seed 0, which chose the start and eta, into LAD - PGD-AT",
+        "experiments/depth_figures.py",
+        " and run.seed != SELECTION_SEED:",
+        ":",
+        ("tests/experiments/test_depth_figures.py",),
+    ),
 ]
 
 IGNORED = shutil.ignore_patterns(

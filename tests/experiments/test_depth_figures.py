@@ -28,20 +28,33 @@ def test_runs_are_placed_by_their_start():
 
 def test_lad_is_differenced_seed_by_seed_against_pgd_at_of_its_depth_and_start():
     runs = [
-        run("resnet56", 0, 0.20),
-        run("resnet56", 1, 0.22),
-        run("resnet56", 2, 0.30, start={"scheduler.warmup_epochs": 0}),  # another start: never paired
-        run("resnet56", 0, 0.21, eta=0.001),
-        run("resnet56", 1, 0.25, eta=0.001),
-        run("resnet56", 2, 0.25, eta=0.001),  # no PGD-AT seed 2 under the recipe: no pair
-        run("resnet56", 0, 0.50, eta=0.003),  # the grid's other eta, one seed: not the arm with most seeds
-        run("resnet110", 0, 0.10, eta=0.001),  # no PGD-AT at depth 110: no row
+        run("resnet56", 1, 0.20),
+        run("resnet56", 2, 0.22),
+        run("resnet56", 3, 0.30, start={"scheduler.warmup_epochs": 0}),  # another start: never paired
+        run("resnet56", 1, 0.21, eta=0.001),
+        run("resnet56", 2, 0.25, eta=0.001),
+        run("resnet56", 3, 0.25, eta=0.001),  # no PGD-AT seed 3 under the recipe: no pair
+        run("resnet56", 1, 0.50, eta=0.003),  # another eta, one seed: not the arm with most seeds
+        run("resnet110", 1, 0.10, eta=0.001),  # no PGD-AT at depth 110: no row
     ]
     name, mean, se, pairs = figures.paired(runs, "best.ckpt", figures.WORST)[56]
     # +1 and +3 points -> +2, standard error 1
     assert (name, round(mean, 6), round(se, 6), pairs) == ("lad eta=0.001", 2.0, 1.0, 2)
     assert 110 not in figures.paired(runs, "best.ckpt", figures.WORST)
     assert figures.paired(runs, "last.ckpt", figures.WORST) == {}
+
+
+def test_the_selection_seed_is_never_a_test_pair():
+    """Seed 0 chose the start and eta on validation; its closing clean test number is in its record,
+    but a pair of it would carry the choice's luck into LAD - PGD-AT."""
+    runs = [
+        run("resnet56", 0, 0.10),
+        run("resnet56", 0, 0.40, eta=0.001),
+        run("resnet56", 1, 0.20),
+        run("resnet56", 1, 0.21, eta=0.001),
+    ]
+    name, mean, se, pairs = figures.paired(runs, "best.ckpt", figures.WORST)[56]
+    assert (name, round(mean, 6), se, pairs) == ("lad eta=0.001", 1.0, None, 1)
 
 
 def test_protocol_table_counts_epochs_from_one_like_the_log_and_the_figure():
