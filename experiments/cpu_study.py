@@ -25,6 +25,7 @@ machine lacks, and goes on only if the retrained run's per-epoch history equals 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -34,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ladlit.records import SELECTS_CHECKPOINT, best_epoch, has_evaluation, read_json, write_json
-from ladlit.runs import cpu_kernels, native_bf16
+from ladlit.runs import bf16_kernels, cpu_kernels, native_bf16
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results" / "cpu_study"
@@ -51,13 +52,14 @@ def arm_name(defense: str, overrides: list[str]) -> str:
     return "__".join([defense, *keys])
 
 
-def run(cmd: list[str], log: Path) -> None:
-    """Run a CLI command with its output appended to `log`; stop the study if it fails."""
+def run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    """Run a CLI command (in `env`, else this one) with its output appended to `log`; stop the
+    study if it fails."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
         f.flush()
-        code = subprocess.call(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
+        code = subprocess.call(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env)
     if code != 0:
         sys.exit(f"failed ({code}): {' '.join(cmd)}; see {log}")
 
@@ -153,15 +155,35 @@ def retrain_as_committed(train: list[str], run_dir: Path, result_dir: Path, log:
     """Train a committed run again into `run_dir` (continuing from a `last.ckpt` there) and stop
     the study unless its history repeats the committed one."""
     refuse_emulated_bf16(train)
+    env = retrain_env(read_json(result_dir / "metrics.json") or {}, result_dir)
     if finished(run_dir / "metrics.json"):  # finished here, its checkpoints since deleted: start over
         shutil.rmtree(run_dir)
-    run(train, log)
+    run(train, log, env)
     difference = history_difference(read_json(result_dir / "metrics.json"), read_json(run_dir / "metrics.json"))
     if difference:
         sys.exit(
             f"the retrained {run_dir} is not the committed run ({difference}): its checkpoints are another "
             f"model's, so evaluating them would mix two runs in {result_dir}; see {log}"
         )
+
+
+def retrain_env(committed: dict, result_dir: Path) -> dict[str, str] | None:
+    """The environment in which this CPU trains a committed bf16 run as it was trained (None: as
+    it is), or a stop before hours of training that could not repeat it: the two bf16 kernel kinds
+    round differently (RESULTS 11.3). An AMX CPU computes as an AVX-512 BF16 one under a oneDNN
+    cap; nothing makes another CPU compute as AMX. A record that does not name its kind (older
+    than the name) is retrained as it is and judged by its history alone."""
+    precision = str(((committed.get("config") or {}).get("trainer") or {}).get("precision", ""))
+    trained, here = (committed.get("kernels") or {}).get("bf16"), bf16_kernels()
+    if not precision.startswith("bf16") or trained not in ("AMX", "AVX512_CORE_BF16") or trained == here:
+        return None
+    if trained == "AVX512_CORE_BF16" and here == "AMX":
+        return {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+    sys.exit(
+        f"{result_dir} was trained with {trained} bf16 kernels and this CPU computes bf16 with {here}, "
+        f"which rounds differently: a retrain here would be another model (RESULTS 11.3). Retrain it on "
+        f"a CPU with {trained}."
+    )
 
 
 def keep_committed_evaluations(committed: Path, local: Path) -> None:

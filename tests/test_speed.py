@@ -75,7 +75,7 @@ def test_device_resident_batches_are_the_host_batches():
         assert torch.equal(xa.cpu(), xb) and torch.equal(ya.cpu(), yb)
 
 
-def test_bf16_hardware_is_read_from_the_cpu_itself():
+def test_bf16_hardware_is_read_from_the_cpu_itself(monkeypatch):
     """The probe behind the bf16 warning and the study's refusal agrees with the kernel's CPU flags."""
     from pathlib import Path
 
@@ -85,8 +85,36 @@ def test_bf16_hardware_is_read_from_the_cpu_itself():
     if not cpuinfo.is_file():
         pytest.skip("no /proc/cpuinfo to compare with")
     flags = set(" ".join(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     assert native_bf16() == bool(flags & {"avx512_bf16", "amx_tile"})
-    assert cpu_kernels()["bf16"] == ("native" if native_bf16() else "emulated")
+    kind = "AMX" if "amx_tile" in flags else "AVX512_CORE_BF16" if "avx512_bf16" in flags else "emulated"
+    assert cpu_kernels()["bf16"] == kind
+
+
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "cap", "kind"),
+    [
+        (True, True, None, "AMX"),
+        (True, True, "AVX512_CORE_AMX", "AMX"),
+        (True, True, "avx512_core_bf16", "AVX512_CORE_BF16"),  # RESULTS 11.3: rounds as the EPYC
+        (True, True, "AVX2", "emulated"),
+        (False, True, None, "AVX512_CORE_BF16"),
+        (False, True, "AVX512_CORE", "emulated"),
+        (False, False, None, "emulated"),
+    ],
+)
+def test_the_bf16_kernels_named_in_a_record_follow_the_cpu_and_the_onednn_cap(monkeypatch, amx, avx512_bf16, cap, kind):
+    import torch
+
+    from ladlit.runs import bf16_kernels
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    if cap:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    else:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert bf16_kernels() == kind
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -87,7 +87,7 @@ def cpu_kernels() -> dict[str, Any]:
         "cpu": cpu,
         "aten": torch.backends.cpu.get_cpu_capability(),
         "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
-        "bf16": "native" if native_bf16() else "emulated",
+        "bf16": bf16_kernels(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
@@ -96,6 +96,25 @@ def cpu_kernels() -> dict[str, Any]:
 def native_bf16() -> bool:
     """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX). Without it bf16 autocast
     is emulated: measured 9x slower than fp32 on an AVX2-only AMD EPYC (experiments/RESULTS.md 8.4)."""
+    return bf16_kernels() != "emulated"
+
+
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) that still allow its AVX-512 BF16 kernels but not AMX.
+AVX512_BF16_CAPS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512")
+
+
+def bf16_kernels() -> str:
+    """Which kernels compute bf16 here, by oneDNN's ISA name: "AMX", "AVX512_CORE_BF16", or
+    "emulated". The two native kinds round differently, so a bf16 run repeats itself only on its
+    own kind; under `ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16` an AMX CPU computes as an AVX-512 BF16
+    one, bit for bit (experiments/RESULTS.md 11.3)."""
+    import os
+
     import torch
 
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or "ALL").upper()
+    if torch.cpu._is_amx_tile_supported() and (cap == "ALL" or "AMX" in cap):
+        return "AMX"
+    if torch.cpu._is_avx512_bf16_supported() and (cap == "ALL" or "AMX" in cap or cap in AVX512_BF16_CAPS):
+        return "AVX512_CORE_BF16"
+    return "emulated"

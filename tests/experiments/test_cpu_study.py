@@ -98,11 +98,12 @@ class FakeCommands:
     given history and a best.ckpt; evaluating writes an evaluation record."""
 
     def __init__(self, history):
-        self.history, self.calls = history, []
+        self.history, self.calls, self.envs = history, [], []
 
-    def run(self, cmd, log):
+    def run(self, cmd, log, env=None):
         tool = cmd[2]
         self.calls.append(tool)
+        self.envs.append(env)
         if tool == "ladlit.train":
             run_dir = Path(next(a for a in cmd if a.startswith("hydra.run.dir=")).split("=", 1)[1])
             (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -189,6 +190,57 @@ def test_a_retrained_run_that_differs_from_the_committed_one_is_not_evaluated(co
     with pytest.raises(SystemExit, match="epoch 0: val/robust_acc 0.2 committed, 0.21 retrained"):
         _evaluate(retrain=True)
     assert fake.calls == ["ladlit.train"] and not (committed_run / "checkpoints").exists()
+
+
+def commit_kernels(committed_run, kernels: str, precision: str = "bf16-mixed") -> None:
+    record = committed_run / "metrics.json"
+    config = {"trainer": {"precision": precision}}
+    record.write_text(json.dumps({**read_json(record), "config": config, "kernels": {"bf16": kernels}}))
+
+
+def test_a_run_trained_on_avx512_bf16_is_retrained_so_on_an_amx_cpu(committed_run, monkeypatch):
+    """An AMX CPU rounds bf16 as an AVX-512 BF16 one under the oneDNN cap (RESULTS 11.3): the retrain
+    gets the cap, and nothing else does."""
+    commit_kernels(committed_run, "AVX512_CORE_BF16")
+    monkeypatch.setattr(cpu_study, "bf16_kernels", lambda: "AMX")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    fake = FakeCommands(COMMITTED)
+    monkeypatch.setattr(cpu_study, "run", fake.run)
+    _evaluate(retrain=True)
+    assert fake.calls == ["ladlit.train", "ladlit.eval"]
+    assert fake.envs[0]["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE_BF16" and fake.envs[1] is None
+
+
+@pytest.mark.parametrize(
+    ("trained", "here", "precision"),
+    [
+        ("AMX", "AMX", "bf16-mixed"),
+        ("AVX512_CORE_BF16", "AVX512_CORE_BF16", "bf16-mixed"),
+        ("AMX", "AVX512_CORE_BF16", "32-true"),
+    ],
+)
+def test_a_run_retrained_on_its_own_kernels_or_in_fp32_runs_as_it_is(
+    committed_run, monkeypatch, trained, here, precision
+):
+    commit_kernels(committed_run, trained, precision)
+    monkeypatch.setattr(cpu_study, "bf16_kernels", lambda: here)
+    fake = FakeCommands(COMMITTED)
+    monkeypatch.setattr(cpu_study, "run", fake.run)
+    _evaluate(retrain=True)
+    assert fake.calls == ["ladlit.train", "ladlit.eval"] and fake.envs == [None, None]
+
+
+def test_a_run_trained_on_amx_is_not_retrained_where_nothing_rounds_as_amx(committed_run, monkeypatch):
+    """Refused before training: the history check would find the difference only after hours."""
+    commit_kernels(committed_run, "AMX")
+    monkeypatch.setattr(cpu_study, "bf16_kernels", lambda: "AVX512_CORE_BF16")
+    fake = FakeCommands(COMMITTED)
+    monkeypatch.setattr(cpu_study, "run", fake.run)
+    with pytest.raises(
+        SystemExit, match="trained with AMX bf16 kernels and this CPU computes bf16 with AVX512_CORE_BF16"
+    ):
+        _evaluate(retrain=True)
+    assert fake.calls == []
 
 
 def test_the_history_check_compares_what_the_committed_run_logged_and_the_worst_case_only_if_defined_alike():
