@@ -1376,6 +1376,27 @@ MUTANTS = [
         ":",
         ("tests/experiments/test_depth_figures.py",),
     ),
+    Mutant(
+        "a run trained on AVX-512 BF16 is retrained on an AMX CPU without the oneDNN cap (another model, found after the whole run)",
+        "experiments/cpu_study.py",
+        'return {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}',
+        "return None",
+        ("tests/experiments/test_cpu_study.py",),
+    ),
+    Mutant(
+        "a run trained on AMX is retrained where nothing rounds as AMX, refused only by the history check hours later",
+        "experiments/cpu_study.py",
+        '    sys.exit(\n        f"{result_dir} was trained with',
+        '    return None\n    sys.exit(\n        f"{result_dir} was trained with',
+        ("tests/experiments/test_cpu_study.py",),
+    ),
+    Mutant(
+        "a record calls AMX's bf16 by the AVX-512 BF16 name under no oneDNN cap",
+        "src/ladlit/runs.py",
+        'if torch.cpu._is_amx_tile_supported() and (cap == "ALL" or "AMX" in cap):',
+        'if torch.cpu._is_amx_tile_supported() and "AMX" in cap:',
+        ("tests/test_speed.py",),
+    ),
 ]
 
 IGNORED = shutil.ignore_patterns(
