@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ladlit.records import SELECTS_CHECKPOINT, best_epoch, has_evaluation, read_json, write_json
-from ladlit.runs import bf16_kernels, cpu_kernels, native_bf16
+from ladlit.runs import bf16_kernels, cpu_kernels, native_bf16, why_bf16_is_emulated
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results" / "cpu_study"
@@ -53,8 +53,8 @@ def arm_name(defense: str, overrides: list[str]) -> str:
 
 
 def run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-    """Run a CLI command (in `env`, else this one) with its output appended to `log`; stop the
-    study if it fails."""
+    """Run a CLI command (in `env`, else this process's) with its output appended to `log`; stop
+    the study if it fails."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
@@ -144,8 +144,8 @@ def refuse_emulated_bf16(overrides: list[str]) -> None:
     if native_bf16() or any(o.startswith("trainer.precision=") and "bf16" not in o for o in overrides):
         return
     sys.exit(
-        "this CPU has no bf16 hardware (AVX-512 BF16 or AMX; torch sees "
-        f"{cpu_kernels()['aten']}): the study's bf16-mixed runs would be emulated, about 9x slower "
+        f"{why_bf16_is_emulated()} (torch's ATen sees {cpu_kernels()['aten']}): the study's bf16-mixed "
+        "runs would be emulated, about 9x slower "
         "(experiments/RESULTS.md 8.4). Run the study on an AMD EPYC with AVX-512 BF16 or an Intel Xeon "
         "with AMX; trainer.precision=32-true runs here but is not the committed protocol."
     )
@@ -167,23 +167,30 @@ def retrain_as_committed(train: list[str], run_dir: Path, result_dir: Path, log:
         )
 
 
-def retrain_env(committed: dict, result_dir: Path) -> dict[str, str] | None:
-    """The environment in which this CPU trains a committed bf16 run as it was trained (None: as
-    it is), or a stop before hours of training that could not repeat it: the two bf16 kernel kinds
-    round differently (RESULTS 11.3). An AMX CPU computes as an AVX-512 BF16 one under a oneDNN
-    cap; nothing makes another CPU compute as AMX. A record that does not name its kind (older
-    than the name) is retrained as it is and judged by its history alone."""
+def retrain_env(committed: dict, result_dir: Path) -> dict[str, str]:
+    """The environment that trains a committed run again as it was trained: its threads and, for a
+    bf16 run, its kernels, the two kinds of which round differently (RESULTS 11.3); or a stop before
+    hours of training that could not repeat it. An AMX CPU computes as an AVX-512 BF16 one under a
+    oneDNN cap; nothing makes another CPU compute as AMX. A record older than the kernels' name is
+    retrained as it is and judged by its history alone."""
+    kernels, env = committed.get("kernels") or {}, dict(os.environ)
+    if kernels.get("threads"):
+        env["OMP_NUM_THREADS"] = str(kernels["threads"])
     precision = str(((committed.get("config") or {}).get("trainer") or {}).get("precision", ""))
-    trained, here = (committed.get("kernels") or {}).get("bf16"), bf16_kernels()
-    if not precision.startswith("bf16") or trained not in ("AMX", "AVX512_CORE_BF16") or trained == here:
-        return None
-    if trained == "AVX512_CORE_BF16" and here == "AMX":
-        return {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
-    sys.exit(
-        f"{result_dir} was trained with {trained} bf16 kernels and this CPU computes bf16 with {here}, "
-        f"which rounds differently: a retrain here would be another model (RESULTS 11.3). Retrain it on "
-        f"a CPU with {trained}."
-    )
+    trained = kernels.get("bf16")
+    if not precision.startswith("bf16") or trained not in ("AMX", "AVX512_CORE_BF16"):
+        return env
+    for cap in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        env.pop(cap, None)
+    here = bf16_kernels(follow_cap=False)
+    if trained == "AVX512_CORE_BF16" and here in ("AMX", "AVX512_CORE_BF16"):
+        env["ONEDNN_MAX_CPU_ISA"] = "AVX512_CORE_BF16"
+    elif trained != here:
+        sys.exit(
+            f"{result_dir} was trained with {trained} bf16 kernels and this CPU computes bf16 with {here} at "
+            f"most: a retrain here would be another model (RESULTS 11.3). Retrain it on a CPU with {trained}."
+        )
+    return env
 
 
 def keep_committed_evaluations(committed: Path, local: Path) -> None:

@@ -35,6 +35,18 @@ def experiment_script(name: str) -> ModuleType:
     return module
 
 
+def pretend_cpu(monkeypatch, *, amx: bool = False, avx512_bf16: bool = False, cap: str | None = None) -> None:
+    """Make torch's CPU probes and the oneDNN cap say this CPU has (or lacks) bf16 hardware."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_init_amx", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if cap:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    else:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+
+
 def tiny_net(seed: int = 0, channels: int = 3, num_classes: int = 10) -> CifarResNet:
     """Three basic blocks, two of them transitions; eval-ready in milliseconds."""
     torch.manual_seed(seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import compose_config, tiny_net
+from helpers import compose_config, pretend_cpu, tiny_net
 from torch.utils.data import DataLoader, TensorDataset
 
 from ladlit.data import DigitsDataModule
@@ -97,24 +97,29 @@ def test_bf16_hardware_is_read_from_the_cpu_itself(monkeypatch):
         (True, True, None, "AMX"),
         (True, True, "AVX512_CORE_AMX", "AMX"),
         (True, True, "avx512_core_bf16", "AVX512_CORE_BF16"),  # RESULTS 11.3: rounds as the EPYC
+        (True, True, "AVX10_1_512", "AVX10_1_512"),  # AVX-512 FP16's kernels: never compared, a kind of its own
         (True, True, "AVX2", "emulated"),
+        (True, True, "NO_SUCH_ISA", "AMX"),  # oneDNN ignores a cap it does not know
         (False, True, None, "AVX512_CORE_BF16"),
+        (False, True, "AVX512_CORE_AMX", "AVX512_CORE_BF16"),  # a cap adds nothing the CPU lacks
         (False, True, "AVX512_CORE", "emulated"),
         (False, False, None, "emulated"),
+        (False, False, "AVX512_CORE_BF16", "emulated"),
     ],
 )
 def test_the_bf16_kernels_named_in_a_record_follow_the_cpu_and_the_onednn_cap(monkeypatch, amx, avx512_bf16, cap, kind):
-    import torch
+    from ladlit.runs import bf16_kernels, cpu_kernels
 
+    pretend_cpu(monkeypatch, amx=amx, avx512_bf16=avx512_bf16, cap=cap)
+    assert bf16_kernels() == cpu_kernels()["bf16"] == kind
+
+
+def test_the_older_onednn_variable_caps_too(monkeypatch):
     from ladlit.runs import bf16_kernels
 
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
-    if cap:
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
-    else:
-        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    assert bf16_kernels() == kind
+    pretend_cpu(monkeypatch, amx=True, avx512_bf16=True)
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert bf16_kernels() == "AVX512_CORE_BF16" and bf16_kernels(follow_cap=False) == "AMX"
 
 
 @pytest.mark.parametrize("native", [True, False])
@@ -123,8 +128,12 @@ def test_bf16_without_bf16_hardware_is_announced_before_training(native, monkeyp
 
     from ladlit import train
 
-    monkeypatch.setattr(train, "native_bf16", lambda: native)
+    pretend_cpu(monkeypatch, avx512_bf16=native)
     for precision in ("bf16-mixed", "32-true"):
         train.check_precision(OmegaConf.create({"trainer": {"precision": precision, "accelerator": "cpu"}}))
-        warned = "emulated" in capsys.readouterr().err
-        assert warned == (precision == "bf16-mixed" and not native)
+        err = capsys.readouterr().err
+        assert ("emulated" in err) == (precision == "bf16-mixed" and not native)
+        assert ("no bf16 hardware" in err) == (precision == "bf16-mixed" and not native)
+    pretend_cpu(monkeypatch, avx512_bf16=True, cap="AVX2")  # the hardware is there, a cap hides it
+    train.check_precision(OmegaConf.create({"trainer": {"precision": "bf16-mixed", "accelerator": "cpu"}}))
+    assert "ONEDNN_MAX_CPU_ISA=AVX2 hides this CPU's bf16 hardware" in capsys.readouterr().err

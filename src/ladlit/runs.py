@@ -74,7 +74,6 @@ def cpu_kernels() -> dict[str, Any]:
     """Which CPU and kernels computed a run, for its record: a bf16 run repeats itself bit for bit
     only on the same kernels (an Intel Xeon's AMX and an AMD EPYC's AVX-512 BF16 round differently;
     `ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16` makes the Xeon round as the EPYC: experiments/RESULTS.md 11)."""
-    import os
     import platform
 
     import torch
@@ -86,7 +85,7 @@ def cpu_kernels() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "aten": torch.backends.cpu.get_cpu_capability(),
-        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "onednn_max_isa": onednn_cap(),
         "bf16": bf16_kernels(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -94,27 +93,53 @@ def cpu_kernels() -> dict[str, Any]:
 
 
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX). Without it bf16 autocast
-    is emulated: measured 9x slower than fp32 on an AVX2-only AMD EPYC (experiments/RESULTS.md 8.4)."""
+    """Whether bf16 is multiplied in hardware here (AVX-512 BF16 or AMX, unless a oneDNN cap hides
+    it). Without it bf16 autocast is emulated: measured 9x slower than fp32 on an AVX2-only AMD
+    EPYC (experiments/RESULTS.md 8.4)."""
     return bf16_kernels() != "emulated"
 
 
-# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) that still allow its AVX-512 BF16 kernels but not AMX.
-AVX512_BF16_CAPS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512")
+def why_bf16_is_emulated() -> str:
+    """Why bf16 is emulated here, for a message: the CPU, or a oneDNN cap over hardware it hides."""
+    if bf16_kernels(follow_cap=False) != "emulated":
+        return f"the oneDNN cap ONEDNN_MAX_CPU_ISA={onednn_cap()} hides this CPU's bf16 hardware"
+    return "this CPU has no bf16 hardware (no AVX-512 BF16 or AMX)"
 
 
-def bf16_kernels() -> str:
-    """Which kernels compute bf16 here, by oneDNN's ISA name: "AMX", "AVX512_CORE_BF16", or
-    "emulated". The two native kinds round differently, so a bf16 run repeats itself only on its
-    own kind; under `ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16` an AMX CPU computes as an AVX-512 BF16
-    one, bit for bit (experiments/RESULTS.md 11.3)."""
+# oneDNN's ISA caps (ONEDNN_MAX_CPU_ISA, or DNNL_MAX_CPU_ISA where that is unset), by what they
+# leave of bf16: none (emulated), the AVX-512 BF16 kernels the EPYC and the capped Xeon share
+# (RESULTS 11.3), or AVX-512 kernels with newer instructions, never compared with those (named by
+# the cap). Any other cap allows AMX; oneDNN ignores a name it does not know, and so do we.
+NO_BF16_CAPS = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"})
+OTHER_AVX512_CAPS = {
+    "AVX512_CORE_FP16": "AVX10_1_512",
+    "AVX10_1_512": "AVX10_1_512",
+    "AVX10_2": "AVX10_2_512",
+    "AVX10_2_512": "AVX10_2_512",
+}
+
+
+def onednn_cap() -> str | None:
+    """The oneDNN ISA cap of this process, upper-cased (None: no cap)."""
     import os
 
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return cap.strip().upper() if cap else None
+
+
+def bf16_kernels(*, follow_cap: bool = True) -> str:
+    """Which kernels compute bf16 here, by oneDNN's ISA name: "AMX", "AVX512_CORE_BF16", another
+    AVX-512 cap's name, or "emulated"; under this process's oneDNN cap, or with `follow_cap=False`
+    under none (what the CPU can do). A bf16 run repeats itself bit for bit only on its own kind: an
+    AMX Xeon capped at AVX512_CORE_BF16 repeats an AMD EPYC's run (experiments/RESULTS.md 11.3)."""
     import torch
 
-    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or "ALL").upper()
-    if torch.cpu._is_amx_tile_supported() and (cap == "ALL" or "AMX" in cap):
+    cap = onednn_cap() if follow_cap else None
+    avx512 = torch.cpu._is_avx512_bf16_supported()
+    if cap in NO_BF16_CAPS or not avx512:
+        return "emulated"
+    if cap == "AVX512_CORE_BF16" or cap in OTHER_AVX512_CAPS:
+        return OTHER_AVX512_CAPS.get(cap, "AVX512_CORE_BF16")
+    if torch.cpu._is_amx_tile_supported() and torch.cpu._init_amx():  # the OS must grant AMX's tiles
         return "AMX"
-    if torch.cpu._is_avx512_bf16_supported() and (cap == "ALL" or "AMX" in cap or cap in AVX512_BF16_CAPS):
-        return "AVX512_CORE_BF16"
-    return "emulated"
+    return "AVX512_CORE_BF16"

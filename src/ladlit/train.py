@@ -41,7 +41,7 @@ from ladlit.loggers import build_loggers, finish_loggers
 from ladlit.module import AdversarialTraining
 from ladlit.records import SELECTS_CHECKPOINT, RunRecord, best_epoch, read_json, write_json
 from ladlit.resume import discard_empty_run_dir, resume_checkpoint
-from ladlit.runs import cpu_kernels, describe_run, device_name, native_bf16
+from ladlit.runs import cpu_kernels, describe_run, device_name, native_bf16, why_bf16_is_emulated
 from ladlit.sweeps import TrialPruned, check_validation_split
 from ladlit.tables import accuracy_table
 
@@ -268,8 +268,8 @@ def check_precision(cfg: DictConfig) -> None:
         )
     if precision.startswith("bf16") and on_cpu and not native_bf16():
         console.print(
-            f"[bold yellow]warning:[/] trainer.precision={precision} on a CPU without bf16 hardware (no AVX-512 BF16 "
-            "or AMX) is emulated, about 9x slower than trainer.precision=32-true (experiments/RESULTS.md 8.4); "
+            f"[bold yellow]warning:[/] trainer.precision={precision} is emulated here ({why_bf16_is_emulated()}), "
+            "about 9x slower than trainer.precision=32-true (experiments/RESULTS.md 8.4); "
             "keep it only to repeat a bf16 record",
             highlight=False,
             soft_wrap=True,

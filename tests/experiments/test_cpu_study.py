@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import experiment_script
+from helpers import experiment_script, pretend_cpu
 
 from ladlit.records import evaluation_key, read_json
 
@@ -192,48 +192,55 @@ def test_a_retrained_run_that_differs_from_the_committed_one_is_not_evaluated(co
     assert fake.calls == ["ladlit.train"] and not (committed_run / "checkpoints").exists()
 
 
-def commit_kernels(committed_run, kernels: str, precision: str = "bf16-mixed") -> None:
+def commit_kernels(committed_run, bf16: str, precision: str = "bf16-mixed", threads: int = 1) -> None:
     record = committed_run / "metrics.json"
     config = {"trainer": {"precision": precision}}
-    record.write_text(json.dumps({**read_json(record), "config": config, "kernels": {"bf16": kernels}}))
+    kernels = {"bf16": bf16, "threads": threads}
+    record.write_text(json.dumps({**read_json(record), "config": config, "kernels": kernels}))
 
 
-def test_a_run_trained_on_avx512_bf16_is_retrained_so_on_an_amx_cpu(committed_run, monkeypatch):
-    """An AMX CPU rounds bf16 as an AVX-512 BF16 one under the oneDNN cap (RESULTS 11.3): the retrain
-    gets the cap, and nothing else does."""
+def retrain(monkeypatch) -> FakeCommands:
+    fake = FakeCommands(COMMITTED)
+    monkeypatch.setattr(cpu_study, "run", fake.run)
+    _evaluate(retrain=True)
+    assert fake.calls == ["ladlit.train", "ladlit.eval"] and fake.envs[1] is None  # the evaluation: as it is
+    return fake
+
+
+@pytest.mark.parametrize(("amx", "cap"), [(True, None), (True, "AVX512_CORE_AMX"), (False, None), (False, "AVX2")])
+def test_a_run_trained_on_avx512_bf16_is_retrained_so_on_either_cpu_kind(committed_run, monkeypatch, amx, cap):
+    """An AMX CPU rounds bf16 as an AVX-512 BF16 one under the oneDNN cap (RESULTS 11.3); whatever cap
+    this shell has, the retrain gets that one."""
     commit_kernels(committed_run, "AVX512_CORE_BF16")
-    monkeypatch.setattr(cpu_study, "bf16_kernels", lambda: "AMX")
-    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    fake = FakeCommands(COMMITTED)
-    monkeypatch.setattr(cpu_study, "run", fake.run)
-    _evaluate(retrain=True)
-    assert fake.calls == ["ladlit.train", "ladlit.eval"]
-    assert fake.envs[0]["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE_BF16" and fake.envs[1] is None
+    pretend_cpu(monkeypatch, amx=amx, avx512_bf16=True, cap=cap)
+    assert retrain(monkeypatch).envs[0]["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE_BF16"
 
 
-@pytest.mark.parametrize(
-    ("trained", "here", "precision"),
-    [
-        ("AMX", "AMX", "bf16-mixed"),
-        ("AVX512_CORE_BF16", "AVX512_CORE_BF16", "bf16-mixed"),
-        ("AMX", "AVX512_CORE_BF16", "32-true"),
-    ],
-)
-def test_a_run_retrained_on_its_own_kernels_or_in_fp32_runs_as_it_is(
-    committed_run, monkeypatch, trained, here, precision
-):
-    commit_kernels(committed_run, trained, precision)
-    monkeypatch.setattr(cpu_study, "bf16_kernels", lambda: here)
-    fake = FakeCommands(COMMITTED)
-    monkeypatch.setattr(cpu_study, "run", fake.run)
-    _evaluate(retrain=True)
-    assert fake.calls == ["ladlit.train", "ladlit.eval"] and fake.envs == [None, None]
+def test_a_run_trained_on_amx_is_retrained_uncapped_on_an_amx_cpu(committed_run, monkeypatch):
+    commit_kernels(committed_run, "AMX")
+    pretend_cpu(monkeypatch, amx=True, avx512_bf16=True, cap="AVX512_CORE_BF16")  # e.g. a plan's cap
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")
+    env = retrain(monkeypatch).envs[0]
+    assert "ONEDNN_MAX_CPU_ISA" not in env and "DNNL_MAX_CPU_ISA" not in env
+
+
+def test_a_retrain_runs_on_the_committed_runs_threads(committed_run, monkeypatch):
+    commit_kernels(committed_run, "AVX512_CORE_BF16", threads=1)
+    pretend_cpu(monkeypatch, avx512_bf16=True)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert retrain(monkeypatch).envs[0]["OMP_NUM_THREADS"] == "1"
+
+
+def test_an_fp32_run_or_an_older_record_is_retrained_with_the_caps_as_they_are(committed_run, monkeypatch):
+    pretend_cpu(monkeypatch, avx512_bf16=True, cap="AVX2")
+    commit_kernels(committed_run, "AMX", precision="32-true")
+    assert retrain(monkeypatch).envs[0]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
 
 
 def test_a_run_trained_on_amx_is_not_retrained_where_nothing_rounds_as_amx(committed_run, monkeypatch):
     """Refused before training: the history check would find the difference only after hours."""
     commit_kernels(committed_run, "AMX")
-    monkeypatch.setattr(cpu_study, "bf16_kernels", lambda: "AVX512_CORE_BF16")
+    pretend_cpu(monkeypatch, avx512_bf16=True)
     fake = FakeCommands(COMMITTED)
     monkeypatch.setattr(cpu_study, "run", fake.run)
     with pytest.raises(
@@ -257,12 +264,15 @@ def test_the_history_check_compares_what_the_committed_run_logged_and_the_worst_
     assert "val/acc_pgd10 0.3 committed, None retrained" in cpu_study.history_difference(committed, retrained)
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_the_study_refuses_to_emulate_bf16_for_days(native, monkeypatch):
-    monkeypatch.setattr(cpu_study, "native_bf16", lambda: native)
+@pytest.mark.parametrize(
+    ("native", "cap", "why"),
+    [(True, None, ""), (False, None, "this CPU has no bf16 hardware"), (True, "AVX2", "ONEDNN_MAX_CPU_ISA=AVX2 hides")],
+)
+def test_the_study_refuses_to_emulate_bf16_for_days(native, cap, why, monkeypatch):
+    pretend_cpu(monkeypatch, avx512_bf16=native, cap=cap)
     cpu_study.refuse_emulated_bf16(["trainer.precision=32-true"])  # fp32 is never refused
-    if native:
+    if not why:
         cpu_study.refuse_emulated_bf16(["defense.eta=0.001"])
     else:
-        with pytest.raises(SystemExit, match="no bf16 hardware"):
+        with pytest.raises(SystemExit, match=why):
             cpu_study.refuse_emulated_bf16(["defense.eta=0.001"])

@@ -26,7 +26,7 @@ python() {
   case "$1" in
     --chosen-protocol|--chosen-schedule) echo "" ;;
     --chosen-eta) echo 0.001 ;;
-    *) printf '%s\n' "$(printf '%q ' "$@")" >> "$PLAN_LOG" ;;
+    *) printf '%s\n' "$(printf '%q ' "$@")" >> "$PLAN_LOG"; echo "${ONEDNN_MAX_CPU_ISA:-}" >> "$PLAN_LOG.caps" ;;
   esac
 }
 """
@@ -70,6 +70,15 @@ def calls(tmp_path_factory) -> list[list[str]]:
     done, calls = run_plan(root)
     assert done.returncode == 0 and "PLAN DONE" in (root / "out.txt").read_text(), calls
     return calls
+
+
+def test_the_depth_series_trains_on_the_bf16_kernels_both_cpu_kinds_share(tmp_path):
+    """From phase 1 on, every run is one an AMD EPYC or an AMX Xeon can retrain (RESULTS 10.4, 11.3):
+    a test seed whose session ended between its steps continues on either kind."""
+    done, calls = run_plan(tmp_path, ONEDNN_MAX_CPU_ISA="")
+    caps = (tmp_path / "calls.log.caps").read_text().split()
+    assert done.returncode == 0 and len(caps) == len(calls) > 0
+    assert set(caps) == {"AVX512_CORE_BF16"}
 
 
 def test_a_failed_lane_stops_the_plan_once_the_other_lane_has_finished(tmp_path):
