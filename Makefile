@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-kernels test-slow lint format bench mutants clean
+.PHONY: install train test test-kernels test-slow lint format bench figures mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ mutants: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) experiments/bench_step.py
+
+## The study's figures in docs/figures, drawn again from the committed records (a test checks they are).
+figures: $(STAMP)
+	$(PY) experiments/cpu_study_figures.py
+	$(PY) experiments/depth_figures.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from cpu_study import PROTOCOL_DEPTHS  # noqa: E402
 
 from ladlit.records import best_epoch  # noqa: E402
 from ladlit.reporting.aggregate import Run, find_runs  # noqa: E402
@@ -35,6 +36,11 @@ SELECTION_SEED = 0  # chose the start and LAD's eta on validation: never a test 
 
 def depth(run: Run) -> int | None:
     return DEPTHS.get(str(run.setting.get("choices.model")))
+
+
+def chose_the_start(run: Run) -> bool:
+    """PGD-AT's seed 0 at a depth where the deep-net start was chosen (not depth 20, which takes it)."""
+    return arm(run) == "pgd" and run.seed == 0 and run.setting.get("choices.model") in PROTOCOL_DEPTHS
 
 
 def protocol(run: Run) -> str:
@@ -71,7 +77,7 @@ def protocol_table(runs: list[Run]) -> str:
         "|---|---|---:|---:|---:|---:|",
     ]
     for run in sorted(runs, key=lambda r: (depth(r) or 0, protocol(r))):
-        if arm(run) == "pgd" and run.seed == 0 and (cells := _validation_cells(run)):
+        if chose_the_start(run) and (cells := _validation_cells(run)):
             lines.append(f"| {depth(run)} | {protocol(run)} | {cells} |")
     return "\n".join(lines)
 
@@ -91,7 +97,7 @@ def eta_table(runs: list[Run], start: str = "recipe") -> str:
 
 
 def plot_protocols(runs: list[Run]) -> Path | None:
-    chosen = [r for r in runs if arm(r) == "pgd" and r.seed == 0 and depth(r)]
+    chosen = [r for r in runs if chose_the_start(r)]
     depths = sorted({depth(r) for r in chosen})
     if not depths:
         return None

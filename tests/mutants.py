@@ -1425,6 +1425,13 @@ MUTANTS = [
         "",
         ("tests/experiments/test_plans.py",),
     ),
+    Mutant(
+        "a figure script draws differently from the figure committed in docs/figures",
+        "experiments/depth_figures.py",
+        '"recipe": "tab:green"',
+        '"recipe": "tab:blue"',
+        ("tests/experiments/test_figures_reproduce.py",),
+    ),
 ]
 
 IGNORED = shutil.ignore_patterns(

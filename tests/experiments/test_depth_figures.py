@@ -63,9 +63,11 @@ def test_protocol_table_counts_epochs_from_one_like_the_log_and_the_figure():
         {"epoch": 7, "val/robust_acc": 0.25, "val/acc_clean": 0.35},  # best: the 8th epoch
         {"epoch": 11, "val/robust_acc": 0.22, "val/acc_clean": 0.40},
     ]
-    pgd = run("resnet56", 0, 0.2)
-    pgd.history = history
-    assert "| 56 | recipe | 25.0 | 8 | 35.0 | 22.0 |" in figures.protocol_table([pgd])
+    pgd, pgd20 = run("resnet56", 0, 0.2), run("resnet20", 0, 0.2)
+    pgd.history = pgd20.history = history
+    table = figures.protocol_table([pgd, pgd20])
+    assert "| 56 | recipe | 25.0 | 8 | 35.0 | 22.0 |" in table
+    assert "| 20 |" not in table  # depth 20 takes the start chosen at 56 and 110; it did not choose
 
 
 def test_eta_table_lists_seed_zero_of_each_arm_under_the_chosen_start_pgd_first_then_by_eta():
