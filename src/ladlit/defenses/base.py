@@ -64,6 +64,9 @@ class Defense(ABC):
         """Scalars about the last training batch, logged every `trainer.log_every_n_steps`."""
         return {}
 
+    def forget(self, model: nn.Module) -> None:
+        """Let go of a model this defense ran once and will not see again (a probe's copy)."""
+
 
 class Natural(Defense):
     """Plain empirical risk minimisation: cross-entropy on clean inputs."""

@@ -31,9 +31,13 @@ def training_predictions(defense: Defense, net: nn.Module, x: Tensor, y: Tensor,
     network and its running statistics are left as they were. Its random starts are drawn from
     `seed`, so a checkpoint gives the same figure whatever ran before (AutoAttack reseeds the
     global generator); the global RNG is left as it was."""
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        return defense.training_loss(copy.deepcopy(net).train(), x, y).logits.argmax(1).detach()
+    probe = copy.deepcopy(net).train()
+    try:
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            return defense.training_loss(probe, x, y).logits.argmax(1).detach()
+    finally:
+        defense.forget(probe)
 
 
 def label_leak(
