@@ -1432,6 +1432,20 @@ MUTANTS = [
         '"recipe": "tab:blue"',
         ("tests/experiments/test_figures_reproduce.py",),
     ),
+    Mutant(
+        "the label-leak probe leaves its hooked copy to the garbage collector (a LAD run grows every validation)",
+        "src/ladlit/defenses/leak.py",
+        "        defense.forget(probe)",
+        "        pass",
+        ("tests/test_label_leak_guard.py",),
+    ),
+    Mutant(
+        "forget leaves the copy hooked (its hooks and injector stay a reference cycle)",
+        "src/ladlit/defenses/layerwise.py",
+        "        injector.close()\n        delattr(model, INJECTOR_ATTRIBUTE)",
+        "        delattr(model, INJECTOR_ATTRIBUTE)",
+        ("tests/test_label_leak_guard.py",),
+    ),
 ]
 
 IGNORED = shutil.ignore_patterns(

@@ -98,6 +98,33 @@ def test_the_probe_leaves_the_network_and_the_rng_as_they_were(net, batch):
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
+def test_the_probe_leaves_no_hooked_copy_behind_for_the_garbage_collector(net, batch):
+    """Each probe runs the training forward on a copy of the network. A hooked copy is a reference
+    cycle (its hooks hold its injector, the injector its blocks) holding a batch of states for every
+    block; left to Python's rarest collection, it grew LAD runs by a probe's worth per validation."""
+    import gc
+
+    from ladlit.defenses.hooks import AdjointInjector
+
+    def injectors() -> int:
+        return sum(isinstance(o, AdjointInjector) for o in gc.get_objects())
+
+    x, y = batch
+    defense = LayerwiseDefense(PGDTraining(eps=0.03, steps=1), eta=0.01)
+    defense.training_loss(net, x, y)  # the network's own injector, as in training
+    gc.collect()
+    gc.disable()
+    try:
+        before = injectors()
+        for _ in range(3):
+            leak_excess(defense, net, x, y, 10)
+        assert injectors() == before == 1
+    finally:
+        gc.enable()
+    defense.training_loss(net, x, y)  # training goes on, on the network's own hooks
+    assert defense.injector is net._ladlit_adjoint_injector
+
+
 def guard_trainer(module, x, y):
     loader = [(x, y)]
     return SimpleNamespace(
