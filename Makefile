@@ -17,7 +17,7 @@ install: $(STAMP)
 train: $(STAMP)
 	$(PY) -m ladlit.train experiment=quickstart
 
-## The test suite (3.5-5.5 min on 2 cores with AVX-512 or AMX, ~10 with AVX2 only; RESULTS 11.6): one single-threaded worker per core, each test file on one
+## The test suite (3.5-7 min on 2 cores with AVX-512 or AMX, ~10 with AVX2 only; RESULTS 11.6): one single-threaded worker per core, each test file on one
 ## worker (its session fixtures trained once there); slow and GPU checks are excluded. A worker that
 ## crashes (a segfault in a native kernel) fails its test and is not replaced: xdist would rerun the
 ## file on fresh workers and, seen once, wait forever for one.
