@@ -40,7 +40,7 @@ def depth(run: Run) -> int | None:
 
 def chose_the_start(run: Run) -> bool:
     """PGD-AT's seed 0 at a depth where the deep-net start was chosen (not depth 20, which takes it)."""
-    return arm(run) == "pgd" and run.seed == 0 and run.setting.get("choices.model") in PROTOCOL_DEPTHS
+    return arm(run) == "pgd" and run.seed == SELECTION_SEED and run.setting.get("choices.model") in PROTOCOL_DEPTHS
 
 
 def protocol(run: Run) -> str:

@@ -107,11 +107,12 @@ def why_bf16_is_emulated() -> str:
 
 
 # oneDNN's ISA caps (ONEDNN_MAX_CPU_ISA, or DNNL_MAX_CPU_ISA where that is unset), by what they
-# leave of bf16: none (emulated), the AVX-512 BF16 kernels the EPYC and the capped Xeon share
-# (RESULTS 11.3), or AVX-512 kernels with newer instructions, never compared with those (named by
-# the cap). Any other cap allows AMX; oneDNN ignores a name it does not know, and so do we.
+# leave of bf16: none (emulated), or the AVX-512 kernels they name: AVX512_CORE_BF16, which the
+# EPYC and the capped Xeon share (RESULTS 11.3), or those with newer instructions, never compared
+# with it. Any other cap allows AMX; oneDNN ignores a name it does not know, and so do we.
 NO_BF16_CAPS = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"})
-OTHER_AVX512_CAPS = {
+AVX512_CAPS = {
+    "AVX512_CORE_BF16": "AVX512_CORE_BF16",
     "AVX512_CORE_FP16": "AVX10_1_512",
     "AVX10_1_512": "AVX10_1_512",
     "AVX10_2": "AVX10_2_512",
@@ -138,8 +139,8 @@ def bf16_kernels(*, follow_cap: bool = True) -> str:
     avx512 = torch.cpu._is_avx512_bf16_supported()
     if cap in NO_BF16_CAPS or not avx512:
         return "emulated"
-    if cap == "AVX512_CORE_BF16" or cap in OTHER_AVX512_CAPS:
-        return OTHER_AVX512_CAPS.get(cap, "AVX512_CORE_BF16")
+    if cap in AVX512_CAPS:
+        return AVX512_CAPS[cap]
     if torch.cpu._is_amx_tile_supported() and torch.cpu._init_amx():  # the OS must grant AMX's tiles
         return "AMX"
     return "AVX512_CORE_BF16"
